@@ -1,0 +1,81 @@
+"""Running the ffmpeg binary shipped in the imageio-ffmpeg wheel, with real progress and cancel."""
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import imageio_ffmpeg
+
+ProgressCallback = Callable[[float], None]  # seconds of output written so far
+
+
+class FFmpegError(RuntimeError):
+    """ffmpeg exited non-zero; ``stderr_tail`` holds its last lines for the user-facing message."""
+
+    def __init__(self, message: str, stderr_tail: str = ""):
+        super().__init__(message)
+        self.stderr_tail = stderr_tail
+
+
+class Cancelled(RuntimeError):
+    """The caller asked to stop; the partial output has been removed."""
+
+
+def ffmpeg_exe() -> str:
+    return os.environ.get("FFMPEG_BINARY") or imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass
+class RunResult:
+    stderr: str
+
+
+def run(
+    args: Sequence[str],
+    *,
+    on_time: ProgressCallback | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    timeout: float | None = None,
+) -> RunResult:
+    """Run ``ffmpeg <args>``; report ``out_time`` from ``-progress pipe:1`` as it comes.
+
+    ``should_cancel`` is polled with every progress line (about twice a second); when it
+    returns True ffmpeg is terminated and ``Cancelled`` is raised.
+    """
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+           "-progress", "pipe:1", "-nostats", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr_chunks: list[str] = []
+    # stderr is drained on a thread so a chatty ffmpeg can never block on a full pipe.
+    drain = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    cancelled = False
+    try:
+        for line in proc.stdout:
+            key, _, value = line.strip().partition("=")
+            if key == "out_time_us" and on_time and value.lstrip("-").isdigit():
+                on_time(max(0, int(value)) / 1_000_000)
+            if should_cancel and should_cancel():
+                cancelled = True
+                proc.terminate()
+                break
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise FFmpegError(f"ffmpeg took longer than {timeout:.0f} s and was stopped")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    drain.join(timeout=5)
+    stderr = "".join(stderr_chunks)
+    if cancelled:
+        raise Cancelled("cancelled")
+    if proc.returncode != 0:
+        tail = "\n".join(stderr.strip().splitlines()[-5:])
+        raise FFmpegError(f"ffmpeg failed (exit {proc.returncode}): {tail}", tail)
+    return RunResult(stderr=stderr)
