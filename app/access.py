@@ -1,0 +1,142 @@
+"""Who may do what: every view declares a permission and one before_request hook enforces it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from flask import abort, current_app, g, render_template, request
+from flask_login import current_user
+
+from .extensions import db
+from .models import ROLES, Membership, Project, Workspace
+
+# Minimum role per permission (DESIGN.md "Access").
+PERMISSIONS = {
+    "view": "viewer",          # read projects, scenes, media, ledger
+    "edit": "editor",          # create/edit projects, generate, compile
+    "manage": "admin",         # members, invites, features, credits, provider keys
+    "plan": "owner",           # change the subscription plan
+}
+# Permissions that also need the video generator (plan includes it and an admin switched it on).
+GENERATOR_PERMISSIONS = {"view", "edit"}
+PUBLIC = "public"        # no login (sign-up, log-in, health check, static files)
+LOGGED_IN = "logged_in"  # any signed-in user, workspace-independent (account pages)
+
+
+def role_at_least(role: str | None, minimum: str) -> bool:
+    return role is not None and ROLES.index(role) >= ROLES.index(minimum)
+
+
+def permission(name: str, *, generator: bool | None = None):
+    """Declare what a view needs; enforce_access() checks it before the view runs."""
+    assert name in PERMISSIONS or name in (PUBLIC, LOGGED_IN), name
+
+    def decorate(view):
+        view.permission = name
+        view.needs_generator = (name in GENERATOR_PERMISSIONS) if generator is None else generator
+        return view
+    return decorate
+
+
+@dataclass
+class Refusal:
+    reason: str       # "plan" | "disabled" | "role"
+    message: str
+    ask: list[str]    # names/emails of the people who can help
+
+
+def _people_with_role(workspace: Workspace, minimum: str) -> list[str]:
+    return sorted(f"{m.user.name} <{m.user.email}>" for m in workspace.memberships
+                  if role_at_least(m.role, minimum))
+
+
+def check(permission_name: str, needs_generator: bool = False) -> Refusal | None:
+    """Why the current member may not do this, or None when they may."""
+    ws, role = g.workspace, g.role
+    if needs_generator:
+        plan = current_app.config["PLANS"].get(ws.plan, {})
+        if not plan.get("video_generator"):
+            return Refusal("plan", f"The {plan.get('label', ws.plan)} plan of “{ws.name}” does not "
+                           "include the video generator. Ask the workspace owner to change the plan.",
+                           _people_with_role(ws, "owner"))
+        if not ws.video_enabled:
+            return Refusal("disabled", f"The video generator is switched off for “{ws.name}”. "
+                           "Ask your workspace admin to switch it on in Workspace settings.",
+                           _people_with_role(ws, "admin"))
+    minimum = PERMISSIONS[permission_name]
+    if not role_at_least(role, minimum):
+        who = "the workspace owner" if minimum == "owner" else "your workspace admin"
+        return Refusal("role", f"Your role in “{ws.name}” is {role}; this needs {minimum} or "
+                       f"higher. Ask {who} to change your role.",
+                       _people_with_role(ws, "owner" if minimum == "owner" else "admin"))
+    return None
+
+
+def load_workspace() -> None:
+    """Put the signed-in user's current workspace and role on g (first membership as fallback)."""
+    g.workspace, g.role = None, None
+    if not current_user.is_authenticated:
+        return
+    memberships = {m.workspace_id: m for m in current_user.memberships}
+    membership = memberships.get(current_user.current_workspace_id) or next(
+        iter(sorted(memberships.values(), key=lambda m: m.id)), None)
+    if membership:
+        g.workspace, g.role = membership.workspace, membership.role
+
+
+def refuse(refusal: Refusal):
+    template = "_refusal.html" if request.headers.get("HX-Request") else "refused.html"
+    return render_template(template, refusal=refusal), 403
+
+
+def enforce_access():
+    """before_request hook: the single place where permissions are checked."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if view is None:
+        return None  # 404/405 handled by Flask
+    needed = getattr(view, "permission", None)
+    if needed is None:
+        if request.endpoint == "static":
+            return None
+        raise RuntimeError(f"view {request.endpoint} declares no permission")
+    if needed == PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    if needed == LOGGED_IN:
+        return None
+    if g.workspace is None:
+        abort(404)
+    refusal = check(needed, view.needs_generator)
+    return refuse(refusal) if refusal else None
+
+
+def can(permission_name: str) -> bool:
+    """For templates: show or hide controls (the server still enforces)."""
+    if g.get("workspace") is None:
+        return False
+    return check(permission_name, permission_name in GENERATOR_PERMISSIONS) is None
+
+
+def project_or_404(project_id: int) -> Project:
+    """A project of the current workspace; another workspace's id is indistinguishable from none."""
+    project = db.session.scalar(db.select(Project).filter_by(id=project_id,
+                                                             workspace_id=g.workspace.id))
+    if project is None:
+        abort(404)
+    return project
+
+
+def membership_or_404(membership_id: int) -> Membership:
+    membership = db.session.scalar(db.select(Membership).filter_by(
+        id=membership_id, workspace_id=g.workspace.id))
+    if membership is None:
+        abort(404)
+    return membership
+
+
+def signed_in(view):
+    """Mark an account view: signed in, no workspace needed."""
+    return permission(LOGGED_IN)(view)
+
+
+def public(view):
+    return permission(PUBLIC)(view)

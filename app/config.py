@@ -1,0 +1,104 @@
+"""All settings come from environment variables, with defaults that work on one machine."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+INSECURE_DEFAULT_KEY = "dev-only-not-secret"
+
+# Plans: what each subscription tier includes. Levels of image models are ordered
+# draft < standard < advanced < premium (see app/pipeline/images for the catalogue).
+PLANS = {
+    "free": {"label": "Free", "video_generator": False, "monthly_credits": 0,
+             "max_image_level": "draft", "max_concurrent_jobs": 1},
+    "starter": {"label": "Starter", "video_generator": True, "monthly_credits": 100,
+                "max_image_level": "standard", "max_concurrent_jobs": 2},
+    "pro": {"label": "Pro", "video_generator": True, "monthly_credits": 500,
+            "max_image_level": "advanced", "max_concurrent_jobs": 4},
+    "agency": {"label": "Agency", "video_generator": True, "monthly_credits": 2000,
+               "max_image_level": "premium", "max_concurrent_jobs": 8},
+}
+IMAGE_LEVELS = ["draft", "standard", "advanced", "premium"]
+
+
+def _database_url(raw: str | None, instance: Path) -> str:
+    if not raw:
+        return f"sqlite:///{instance / 'scriptreel.db'}"
+    # Heroku-style platforms still hand out postgres://, which SQLAlchemy no longer accepts.
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _local_secret_key(instance: Path) -> str:
+    """A random key kept in the instance folder, so local sessions survive restarts."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(instance: Path, overrides: dict | None = None) -> dict:
+    """Build the Flask config mapping from the environment (and test overrides)."""
+    env = os.environ.get("SCRIPTREEL_ENV", "development")
+    production = env == "production"
+    secret = os.environ.get("SECRET_KEY")
+    if production and (not secret or secret == INSECURE_DEFAULT_KEY or len(secret) < 32):
+        raise RuntimeError("SECRET_KEY must be set to a random value of at least 32 characters "
+                           "when SCRIPTREEL_ENV=production (for example: python -c "
+                           "'import secrets; print(secrets.token_urlsafe(48))').")
+    config = {
+        "ENV_NAME": env,
+        "DEBUG": False,
+        "SECRET_KEY": secret or _local_secret_key(instance),
+        "SQLALCHEMY_DATABASE_URI": _database_url(os.environ.get("DATABASE_URL"), instance),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "REDIS_SSL_CERT_REQS": os.environ.get("REDIS_SSL_CERT_REQS", "required"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
+        "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+        "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_MB", "60")) * 1024 * 1024,
+        # Media storage (see app/storage.py).
+        "STORAGE_BACKEND": os.environ.get("STORAGE_BACKEND", "local"),
+        "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(instance / "media")),
+        "S3_BUCKET": os.environ.get("S3_BUCKET", ""),
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
+        "S3_REGION": os.environ.get("S3_REGION", ""),
+        "S3_ACCESS_KEY_ID": os.environ.get("S3_ACCESS_KEY_ID", ""),
+        "S3_SECRET_ACCESS_KEY": os.environ.get("S3_SECRET_ACCESS_KEY", ""),
+        "S3_PATH_STYLE": os.environ.get("S3_PATH_STYLE", ""),
+        "S3_PRESIGN_SECONDS": os.environ.get("S3_PRESIGN_SECONDS", "300"),
+        # Plans and credits.
+        "PLANS": PLANS,
+        "DEFAULT_PLAN": os.environ.get("DEFAULT_PLAN", "starter"),
+        "INVITE_TTL_HOURS": int(os.environ.get("INVITE_TTL_HOURS", "72")),
+        # Providers: keys only from the environment (or workspace settings, for admins).
+        "STABILITY_API_KEY": os.environ.get("STABILITY_API_KEY", ""),
+        "STABILITY_BASE_URL": os.environ.get("STABILITY_BASE_URL", "https://api.stability.ai"),
+        "AZURE_SPEECH_KEY": os.environ.get("AZURE_SPEECH_KEY", ""),
+        "AZURE_SPEECH_REGION": os.environ.get("AZURE_SPEECH_REGION", ""),
+        "LLM_BASE_URL": os.environ.get("LLM_BASE_URL", ""),
+        "LLM_API_KEY": os.environ.get("LLM_API_KEY", ""),
+        "LLM_MODEL": os.environ.get("LLM_MODEL", ""),
+        # Script limits.
+        "MAX_SCRIPT_CHARS": int(os.environ.get("MAX_SCRIPT_CHARS", "200000")),
+        "MAX_SCRIPT_FILE_BYTES": int(os.environ.get("MAX_SCRIPT_FILE_MB", "2")) * 1024 * 1024,
+        "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
+    }
+    if overrides:
+        config.update(overrides)
+    return config

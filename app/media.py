@@ -1,0 +1,51 @@
+"""Flask glue for media: the configured storage, and serving stored assets to members."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, g, redirect, send_file
+
+from .access import permission
+from .extensions import db
+from .models import Asset
+
+bp = Blueprint("media", __name__)
+
+
+def get_storage():
+    """The configured app.storage backend, built once per process."""
+    storage = current_app.extensions.get("scriptreel_storage")
+    if storage is None:
+        from .storage import storage_from_settings
+        storage = storage_from_settings(current_app.config)
+        current_app.extensions["scriptreel_storage"] = storage
+    return storage
+
+
+def project_prefix(workspace_id: int, project_id: int) -> str:
+    return f"ws/{workspace_id}/projects/{project_id}/"
+
+
+def delete_project_media(workspace_id: int, project_id: int) -> None:
+    get_storage().delete_prefix(project_prefix(workspace_id, project_id))
+
+
+@bp.get("/media/<int:asset_id>")
+@bp.get("/media/<int:asset_id>/<path:download_name>")
+@permission("view")
+def asset(asset_id: int, download_name: str | None = None):
+    """Stream an asset of the current workspace; local files support HTTP range requests."""
+    row = db.session.scalar(db.select(Asset).filter_by(id=asset_id, workspace_id=g.workspace.id))
+    if row is None:
+        abort(404)
+    storage = get_storage()
+    if download_name:
+        url = storage.download_url(row.storage_key, download_name, row.mime)
+        if url:
+            return redirect(url)
+    path = storage.local_path(row.storage_key)
+    if path is not None:
+        if not path.is_file():
+            abort(404)
+        return send_file(path, mimetype=row.mime, conditional=True, max_age=3600,
+                         as_attachment=bool(download_name), download_name=download_name)
+    url = storage.download_url(row.storage_key, download_name or f"asset-{row.id}", row.mime)
+    return redirect(url)

@@ -1,0 +1,160 @@
+"""Render one cacheable piece of video: a held still, a stretch of slow zoom/pan, or a transition."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from PIL import Image
+
+from .. import ffmpeg
+from .ffargs import filter_arg
+from .presets import EncoderSettings, VideoPreset
+
+# Bump when a change here alters the pixels or bitstream of pieces, so caches don't serve stale ones.
+PIECE_CODE_VERSION = 1
+FONTS_DIR = Path(__file__).resolve().parents[2] / "static" / "fonts"
+
+XFADE = {"crossfade": "fade", "fadeblack": "fadeblack", "slide": "slideleft", "wipe": "wipeleft"}
+# (zoom gained over the scene, share of the spare margin the window drifts across)
+MOTION = {"subtle": (0.06, 0.6), "strong": (0.16, 0.9)}
+_DRIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+
+PieceProgress = Callable[[float], None]  # fraction of this piece done
+
+
+@dataclass(frozen=True)
+class SourceFrames:
+    """Consecutive frames of one scene: its still, and where they sit in the scene's motion."""
+
+    image: str
+    image_sha256: str
+    motion: str = "off"
+    scene_frames: int = 0  # motion runs over the whole scene; unused (0) for a still
+    first: int = 0  # index of the first frame within the scene
+
+    @property
+    def moving(self) -> bool:
+        return self.motion != "off"
+
+
+@dataclass(frozen=True)
+class PieceSpec:
+    """Everything needed to render one piece; plain data, so it can travel to another worker."""
+
+    key: str
+    frames: int
+    preset: VideoPreset
+    encoder: EncoderSettings
+    sources: tuple[SourceFrames, ...]  # one for a hold, two for a transition
+    transition: str | None = None
+    captions_ass: str | None = None  # burned-in captions, timed from the piece's start
+    scene: int = 0  # index of the (first) scene it shows, for progress messages
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.preset.fps
+
+
+def make_piece(frames: int, preset: VideoPreset, encoder: EncoderSettings, sources: tuple[SourceFrames, ...],
+               transition: str | None = None, captions_ass: str | None = None, scene: int = 0) -> PieceSpec:
+    """A PieceSpec whose key hashes every input that affects its output (image bytes, not paths)."""
+    identity = {
+        "v": PIECE_CODE_VERSION, "frames": frames, "preset": asdict(preset), "encoder": asdict(encoder),
+        "sources": [{k: v for k, v in asdict(s).items() if k != "image"} for s in sources],
+        "transition": transition, "captions": captions_ass,
+    }
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+    return PieceSpec(key, frames, preset, encoder, sources, transition, captions_ass, scene)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fit(image: str, preset: VideoPreset) -> str:
+    """Scale a still to the frame once; another shape is centred over a blurred fill of itself."""
+    w, h = preset.width, preset.height
+    with Image.open(image) as im:
+        iw, ih = im.size
+    if abs(iw / ih - w / h) < 0.01:
+        return f"scale={w}:{h}:flags=lanczos"
+    return (f"format=gbrp,split[bg][fg];[bg]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},"
+            f"boxblur=luma_radius=min(h\\,w)/20:luma_power=2[bgb];"
+            f"[fg]scale={w}:{h}:force_original_aspect_ratio=decrease:flags=lanczos[fgs];"
+            f"[bgb][fgs]overlay=(W-w)/2:(H-h)/2")
+
+
+def _motion(source: SourceFrames) -> str:
+    """Slow zoom/pan with sub-pixel sampling (perspective), so slow movement doesn't judder."""
+    zoom, drift = MOTION[source.motion]
+    seed = int(source.image_sha256[:8], 16)
+    zoom_in = seed & 1
+    dx, dy = _DRIFTS[(seed >> 1) % len(_DRIFTS)]
+    p = f"((in+{source.first})/{max(1, source.scene_frames - 1)})"
+    z = f"(1+{zoom}*{p})" if zoom_in else f"(1+{zoom}*(1-{p}))"
+    # Window of size W/z x H/z, its centre drifting toward one side within the spare margin.
+    x0 = f"(W-W/{z})/2*(1+{dx * drift})"
+    y0 = f"(H-H/{z})/2*(1+{dy * drift})"
+    x1, y1 = f"({x0}+W/{z})", f"({y0}+H/{z})"
+    return (f"perspective=x0='{x0}':y0='{y0}':x1='{x1}':y1='{y0}':x2='{x0}':y2='{y1}':x3='{x1}':y3='{y1}'"
+            f":interpolation=linear:eval=frame")
+
+
+def filter_graph(spec: PieceSpec, captions_path: str | None) -> str:
+    """The piece's filtergraph: each still decoded and scaled once, held with loop, blended only here."""
+    fps = spec.preset.fps
+    chains = []
+    for i, source in enumerate(spec.sources):
+        chain = (f"[{i}:v]{_fit(source.image, spec.preset)},"
+                 f"scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+                 f"loop=loop={spec.frames - 1}:size=1,settb=1/{fps},setpts=N")
+        if source.moving:
+            chain += "," + _motion(source)
+        chains.append(chain + f"[s{i}]")
+    if len(spec.sources) == 2:
+        chains.append(f"[s0][s1]xfade=transition={XFADE[spec.transition]}:duration={spec.seconds}:offset=0[mix]")
+        last = "[mix]"
+    else:
+        last = "[s0]"
+    tail = ""
+    if captions_path:
+        tail += f"ass=filename={filter_arg(captions_path)}:fontsdir={filter_arg(str(FONTS_DIR))},"
+    tail += "format=yuv420p,setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
+    chains.append(f"{last}{tail}[out]")
+    return ";".join(chains)
+
+
+def render_piece(spec: PieceSpec, out_path: str | Path, on_progress: PieceProgress | None = None,
+                 should_cancel: Callable[[], bool] | None = None) -> Path:
+    """Encode the piece to out_path (MP4, video only); the file appears only when complete."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stem = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}"
+    tmp, captions = Path(f"{stem}.part.mp4"), Path(f"{stem}.ass")
+    try:
+        if spec.captions_ass:
+            captions.write_text(spec.captions_ass, encoding="utf-8")
+        args = []
+        for source in spec.sources:
+            args += ["-i", source.image]
+        args += ["-filter_complex", filter_graph(spec, str(captions) if spec.captions_ass else None),
+                 "-map", "[out]", "-frames:v", str(spec.frames), "-r", str(spec.preset.fps),
+                 *spec.encoder.ffmpeg_args(spec.preset.fps), "-an", "-f", "mp4", str(tmp)]
+        on_time = (lambda t: on_progress(min(1.0, t / spec.seconds))) if on_progress else None
+        ffmpeg.run(args, on_time=on_time, should_cancel=should_cancel)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        captions.unlink(missing_ok=True)
+    if on_progress:
+        on_progress(1.0)
+    return out

@@ -1,0 +1,84 @@
+"""Output presets and the one set of encoder settings every piece of a compile shares."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class VideoPreset:
+    """Frame size and rate of the output."""
+
+    name: str
+    width: int
+    height: int
+    fps: int = 30
+
+    def __post_init__(self):
+        if self.width % 2 or self.height % 2:
+            raise ValueError("yuv420p needs even frame dimensions")
+
+    @property
+    def vertical(self) -> bool:
+        return self.height > self.width
+
+
+PRESETS: dict[str, VideoPreset] = {
+    p.name: p
+    for p in (
+        VideoPreset("1080p30", 1920, 1080),
+        VideoPreset("720p30", 1280, 720),
+        VideoPreset("vertical1080x1920", 1080, 1920),
+    )
+}
+DEFAULT_PRESET = PRESETS["1080p30"]
+
+
+def preset_for_aspect(aspect: str | float) -> VideoPreset:
+    """The standard preset matching a project's aspect ratio ("16:9", "9:16" or width/height)."""
+    if isinstance(aspect, str):
+        w, _, h = aspect.partition(":")
+        ratio = float(w) / float(h or 1)
+    else:
+        ratio = float(aspect)
+    return PRESETS["vertical1080x1920"] if ratio < 1 else DEFAULT_PRESET
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """libx264 settings; identical for every piece so pieces join by stream copy."""
+
+    x264_preset: str = "veryfast"
+    crf: int = 20
+    keyint_seconds: float = 2.0
+    # A held still is encoded as one short GOP of this many seconds and repeated.
+    still_unit_seconds: float = 1.0
+    threads: int = 2
+
+    def still_unit_frames(self, fps: int) -> int:
+        return max(4, round(self.still_unit_seconds * fps))
+
+    def ffmpeg_args(self, fps: int) -> list[str]:
+        """Output options for one piece: H.264 High, yuv420p, BT.709 tags, no B-frames."""
+        keyint = max(1, round(self.keyint_seconds * fps))
+        # bframes=0 makes every prefix of a piece a valid stream (pieces can be cut by
+        # stream copy); stitchable keeps SPS/PPS identical across separately encoded pieces;
+        # a short lookahead keeps memory low and still lets mb-tree favour the held frame.
+        x264_params = ":".join([
+            "bframes=0", "stitchable=1", f"keyint={keyint}", "rc-lookahead=5",
+            f"threads={self.threads}", "colorprim=bt709", "transfer=bt709", "colormatrix=bt709",
+        ])
+        return [
+            "-c:v", "libx264", "-preset", self.x264_preset, "-crf", str(self.crf),
+            "-profile:v", "high", "-pix_fmt", "yuv420p", "-x264-params", x264_params,
+            "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
+            "-color_range", "tv", "-video_track_timescale", str(track_timescale(fps)),
+        ]
+
+
+def track_timescale(fps: int) -> int:
+    """MP4 timescale for pieces: a whole number of ticks per frame, so joins stay on the frame grid."""
+    return ticks_per_frame(fps) * fps
+
+
+def ticks_per_frame(fps: int) -> int:
+    return max(1, -(-10_000 // fps))  # at least 10000 ticks a second, like ffmpeg's default

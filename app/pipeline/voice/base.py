@@ -1,0 +1,178 @@
+"""Voice provider interface: voices, speech results with word timings, and the project WAV format."""
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, NamedTuple, Protocol
+
+import numpy as np
+
+from app.pipeline import ffmpeg
+from app.pipeline.images.base import (AuthenticationFailed, BadResponse, InvalidRequest,  # noqa: F401
+                                      OutOfVendorCredits, ProviderError, ProviderNotConfigured,
+                                      ProviderTimeout, ProviderUnavailable, ProviderUnreachable,
+                                      RateLimited)
+
+ProgressCallback = Callable[[float, str], None]
+PROJECT_SAMPLE_RATE = 48_000
+PROJECT_CHANNELS = 2
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One choosable voice; ``id`` is what ``synthesize`` takes."""
+
+    id: str
+    name: str
+    language: str
+    gender: str | None = None
+
+
+class WordTiming(NamedTuple):
+    """When one word of the input text is spoken, and where it sits in that text."""
+
+    word: str
+    start: float  # seconds
+    end: float
+    char_start: int  # text[char_start:char_end] == word
+    char_end: int
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    """Narration as a 48 kHz stereo 16-bit WAV, with per-word timings."""
+
+    wav: bytes
+    duration: float
+    words: list[WordTiming]
+    voice: str
+    provider: str
+    timing_source: Literal["engine", "estimated"]  # from the synthesiser's events, or estimated by us
+
+
+class VoiceProvider(Protocol):
+    name: str
+
+    def voices(self) -> list[Voice]:
+        """The voices this provider offers."""
+
+    def synthesize(self, text: str, voice: str, rate: int | None = None, *,
+                   on_progress: ProgressCallback | None = None) -> SpeechResult:
+        """Speak ``text``; ``rate`` is words per minute (None: the voice's natural pace)."""
+
+
+def require_text(text: str, vendor: str) -> str:
+    """``text`` stripped, or InvalidRequest when there is nothing to say."""
+    text = text.strip()
+    if not any(ch.isalnum() for ch in text):
+        raise InvalidRequest("This scene has no words to speak. Add narration text first.", provider=vendor)
+    return text
+
+
+# ---- words and timings --------------------------------------------------------------------
+
+# A word: a CJK character on its own (those scripts have no spaces), else a run of non-space text.
+_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_WORD = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
+
+
+def word_spans(text: str) -> list[tuple[str, int, int]]:
+    """The words of ``text`` that carry speech (letters or digits), with their character spans."""
+    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text) if any(c.isalnum() for c in m.group())]
+
+
+def timings_from_starts(spans: list[tuple[str, int, int]], starts: list[float | None],
+                        speech_start: float, speech_end: float) -> list[WordTiming]:
+    """Word timings from known start times; unknown starts are interpolated by character position.
+
+    Each word ends where the next one starts, the last where speech ends, so timings are
+    contiguous, monotonic and cover every word.
+    """
+    if not spans:
+        return []
+    known = [(spans[i][1], s) for i, s in enumerate(starts) if s is not None]
+    anchors_x = [spans[0][1]] + [x for x, _ in known] + [spans[-1][2]]
+    anchors_t = [speech_start] + [t for _, t in known] + [speech_end]
+    filled = np.interp([s[1] for s in spans], anchors_x, np.maximum.accumulate(anchors_t))
+    filled = np.maximum.accumulate(np.clip(filled, speech_start, speech_end))
+    ends = list(filled[1:]) + [max(speech_end, float(filled[-1]))]
+    return [WordTiming(w, round(float(s), 3), round(float(e), 3), cs, ce)
+            for (w, cs, ce), s, e in zip(spans, filled, ends)]
+
+
+def estimate_timings(text: str, speech_start: float, speech_end: float) -> list[WordTiming]:
+    """Timings spread over the voiced span in proportion to each word's length (plus a gap)."""
+    spans = word_spans(text)
+    weights = np.array([len(w) + 1 for w, _, _ in spans], dtype=float)
+    offsets = np.concatenate([[0.0], np.cumsum(weights)[:-1]]) / max(weights.sum(), 1.0)
+    starts = list(speech_start + offsets * (speech_end - speech_start))
+    return timings_from_starts(spans, starts, speech_start, speech_end)
+
+
+# ---- audio ------------------------------------------------------------------------------
+
+def read_wav_mono(data: bytes) -> tuple[np.ndarray, int]:
+    """Samples of a 16-bit PCM WAV as floats in -1..1 (channels averaged), and the sample rate."""
+    with wave.open(io.BytesIO(data)) as wav:
+        if wav.getsampwidth() != 2:
+            raise ValueError("expected 16-bit PCM")
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32) / 32768
+        channels, rate = wav.getnchannels(), wav.getframerate()
+    return frames.reshape(-1, channels).mean(axis=1), rate
+
+
+def voiced_span(samples: np.ndarray, rate: int) -> tuple[float, float]:
+    """Seconds from the first to the last 10 ms window louder than -40 dBFS (whole clip if silent)."""
+    window = max(1, rate // 100)
+    usable = len(samples) // window * window
+    if usable == 0:
+        return 0.0, len(samples) / rate if rate else 0.0
+    rms = np.sqrt(np.mean(samples[:usable].reshape(-1, window) ** 2, axis=1))
+    loud = np.flatnonzero(rms > 0.01)
+    if loud.size == 0:
+        return 0.0, len(samples) / rate
+    return loud[0] * window / rate, (loud[-1] + 1) * window / rate
+
+
+def to_project_wav(src: str | Path, dst: str | Path, *, limit_seconds: float | None = None,
+                   on_time: Callable[[float], None] | None = None,
+                   should_cancel: Callable[[], bool] | None = None) -> None:
+    """Decode the first audio stream of ``src`` into a 48 kHz stereo 16-bit WAV at ``dst``, atomically."""
+    dst = Path(dst)
+    partial = dst.with_name(dst.name + ".partial")
+    limit = ["-t", f"{limit_seconds:.3f}"] if limit_seconds else []
+    try:
+        ffmpeg.run(["-i", str(src), *limit, "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
+                    "-ac", str(PROJECT_CHANNELS), "-ar", str(PROJECT_SAMPLE_RATE), "-c:a", "pcm_s16le",
+                    "-f", "wav", str(partial)], on_time=on_time, should_cancel=should_cancel)
+        os.replace(partial, dst)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def pcm_to_project_wav(wav_bytes: bytes) -> tuple[bytes, float]:
+    """Any WAV the vendor or engine produced, as project WAV bytes, and its duration in seconds."""
+    with tempfile.TemporaryDirectory(prefix="voice-") as tmp:
+        src, dst = Path(tmp, "in.wav"), Path(tmp, "out.wav")
+        src.write_bytes(wav_bytes)
+        to_project_wav(src, dst)
+        data = dst.read_bytes()
+    with wave.open(io.BytesIO(data)) as wav:
+        duration = wav.getnframes() / wav.getframerate()
+    return data, duration
+
+
+def pcm16_wav(samples: bytes, rate: int, channels: int = 1) -> bytes:
+    """Raw little-endian 16-bit PCM wrapped as a WAV file."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples)
+    return out.getvalue()

@@ -1,0 +1,281 @@
+"""Benchmark the video compile against moviepy and two single ffmpeg filter graphs.
+
+    .venv/bin/python bench/compile.py                 # everything (moviepy takes ~5 min)
+    .venv/bin/python bench/compile.py --skip-moviepy
+    .venv/bin/python bench/compile.py --ten-minutes   # also a 10-minute compile, to show memory stays flat
+
+Each contender runs as its own process; its wall time and the peak RSS summed over its whole
+process tree (sampled every 20 ms with psutil) are reported. Needs psutil; moviepy only for its row.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import psutil
+from PIL import Image, ImageDraw, ImageFont
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.pipeline.ffmpeg import ffmpeg_exe  # noqa: E402
+
+SCENES, SECONDS, FADE, FPS = 10, 6.0, 0.5, 30
+W, H = 1920, 1080
+FONT = ROOT / "app" / "static" / "fonts" / "DejaVuSans-Bold.ttf"
+
+
+def make_still(path: Path, n: int, rng: np.random.Generator) -> None:
+    """A detailed frame (gradients, film-grain noise, shapes, text) that doesn't compress trivially."""
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    phase = n * 0.7
+    base = np.stack([127 + 120 * np.sin(x / 230 + phase), 127 + 120 * np.sin(y / 170 - phase),
+                     127 + 120 * np.sin((x + y) / 310 + 2 * phase)], axis=-1)
+    pixels = np.clip(base + rng.normal(0, 18, (H, W, 3)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    for _ in range(40):
+        x0, y0 = int(rng.integers(0, W - 200)), int(rng.integers(0, H - 200))
+        size = int(rng.integers(40, 300))
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x0 + size, y0 + size), outline=colour, width=6)
+    draw.text((120, 120), f"Scene {n + 1}", font=ImageFont.truetype(str(FONT), 160), fill=(255, 255, 255))
+    small = ImageFont.truetype(str(FONT), 28)
+    for row in range(8):
+        draw.text((120, 420 + row * 60), f"Line {row}: the quick brown fox jumps over the lazy dog {n * 8 + row}",
+                  font=small, fill=(20, 20, 20))
+    if path.suffix == ".png":
+        image.save(path, compress_level=1)
+    else:
+        image.save(path, quality=92)
+
+
+def make_tone(path: Path, seconds: float, freq: float) -> None:
+    """Narration stand-in: a tone with a syllable-like envelope and short pauses, 24 kHz mono."""
+    rate = 24_000
+    t = np.arange(int(seconds * rate)) / rate
+    envelope = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, 1) ** 0.5 * (t < seconds - 0.3)
+    pcm = (0.3 * np.sin(2 * np.pi * freq * t) * envelope * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+
+
+def make_inputs(folder: Path, count: int, ext: str) -> tuple[list[Path], list[Path]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(count)
+    stills, tones = [], []
+    for n in range(count):
+        still, tone = folder / f"still{n:03d}{ext}", folder / f"tone{n:03d}.wav"
+        if not still.exists():
+            make_still(still, n, rng)
+        if not tone.exists():
+            make_tone(tone, SECONDS, 220 + 35 * (n % 12))
+        stills.append(still)
+        tones.append(tone)
+    return stills, tones
+
+
+def measure(cmd: list[str]) -> tuple[float, float, str]:
+    """Run cmd; return (wall seconds, peak RSS of its process tree in MB, stdout)."""
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [proc, *proc.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    wall = time.perf_counter() - start
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"{cmd[:3]} failed:\n{err[-2000:]}")
+    return wall, peak / 2**20, out
+
+
+def naive_graph(stills: list[Path], tones: list[Path], out: Path) -> list[str]:
+    """-loop 1 still inputs, chained xfade and acrossfade (re-decodes and re-scales every frame)."""
+    args = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    for still in stills:
+        args += ["-loop", "1", "-framerate", str(FPS), "-t", str(SECONDS), "-i", str(still)]
+    for tone in tones:
+        args += ["-i", str(tone)]
+    n = len(stills)
+    parts = [f"[{i}:v]scale={W}:{H},format=yuv420p,settb=1/{FPS}[v{i}]" for i in range(n)]
+    last = "v0"
+    for i in range(1, n):
+        parts.append(f"[{last}][v{i}]xfade=transition=fade:duration={FADE}:offset={i * (SECONDS - FADE)}[x{i}]")
+        last = f"x{i}"
+    alast = f"{n}:a"
+    for i in range(1, n):
+        parts.append(f"[{alast}][{n + i}:a]acrossfade=d={FADE}[a{i}]")
+        alast = f"a{i}"
+    return args + ["-filter_complex", ";".join(parts), "-map", f"[{last}]", "-map", f"[{alast}]",
+                   "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
+                   "-c:a", "aac", "-ar", "48000", "-movflags", "+faststart", str(out)]
+
+
+def tuned_graph(stills: list[Path], tones: list[Path], out: Path) -> list[str]:
+    """Each still decoded and scaled once, held with loop, and only the 0.5 s tails blended."""
+    args = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    for still in stills:
+        args += ["-i", str(still)]
+    for tone in tones:
+        args += ["-i", str(tone)]
+    n, fade, total = len(stills), round(FADE * FPS), round(SECONDS * FPS)
+    parts, order = [], []
+    for i in range(n):
+        head = fade if i else 0
+        tail = fade if i < n - 1 else 0
+        hold = f"loop=loop={{}}:size=1,settb=1/{FPS},setpts=N"
+        parts.append(f"[{i}:v]scale={W}:{H},format=yuv420p,split=3[h{i}][m{i}][t{i}]")
+        parts.append(f"[m{i}]{hold.format(total - head - tail - 1)}[body{i}]")
+        if head:
+            parts.append(f"[h{i}]{hold.format(head - 1)}[head{i}]")
+        else:
+            parts.append(f"[h{i}]nullsink")
+        if tail:
+            parts.append(f"[t{i}]{hold.format(tail - 1)}[tail{i}]")
+        else:
+            parts.append(f"[t{i}]nullsink")
+    for i in range(n):
+        if i:
+            parts.append(f"[tail{i - 1}][head{i}]xfade=transition=fade:duration={FADE}:offset=0,format=yuv420p[x{i}]")
+            order.append(f"[x{i}]")
+        order.append(f"[body{i}]")
+    parts.append(f"{''.join(order)}concat=n={len(order)}:v=1:a=0[v]")
+    alast = f"{n}:a"
+    for i in range(1, n):
+        parts.append(f"[{alast}][{n + i}:a]acrossfade=d={FADE}[a{i}]")
+        alast = f"a{i}"
+    return args + ["-filter_complex", ";".join(parts), "-map", "[v]", "-map", f"[{alast}]", "-r", str(FPS),
+                   "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
+                   "-c:a", "aac", "-ar", "48000", "-movflags", "+faststart", str(out)]
+
+
+def run_moviepy(stills: list[str], tones: list[str], out: str) -> None:
+    """ImageClip per scene, crossfades through CompositeVideoClip, write_videofile veryfast, 2 threads."""
+    from moviepy import AudioFileClip, CompositeAudioClip, CompositeVideoClip, ImageClip, vfx
+
+    clips, audio = [], []
+    for i, (still, tone) in enumerate(zip(stills, tones)):
+        start = i * (SECONDS - FADE)
+        clip = ImageClip(still).with_duration(SECONDS).with_start(start)
+        if i:
+            clip = clip.with_effects([vfx.CrossFadeIn(FADE)])
+        clips.append(clip)
+        audio.append(AudioFileClip(tone).with_start(start))
+    video = CompositeVideoClip(clips, size=(W, H)).with_audio(CompositeAudioClip(audio))
+    video.write_videofile(out, fps=FPS, codec="libx264", audio_codec="aac", preset="veryfast", threads=2,
+                          logger=None)
+
+
+def run_ours(stills: list[str], tones: list[str], out: str, cache: str) -> None:
+    """Our compile_video, printing its own wall time as JSON."""
+    from app.pipeline.video.compile import compile_video
+    from app.pipeline.video.timeline import CompileSettings, Scene, Transition
+
+    scenes = [Scene(image=s, duration=SECONDS, audio=t, text=f"Scene {n + 1} narration text for captions.",
+                    transition=Transition("crossfade", FADE))
+              for n, (s, t) in enumerate(zip(stills, tones))]
+    start = time.perf_counter()
+    result = compile_video(scenes, CompileSettings(), out, cache)
+    print(json.dumps({"seconds": time.perf_counter() - start, "duration": result.duration,
+                      "rendered": len(result.rendered_pieces), "reused": len(result.reused_pieces)}))
+
+
+def child(mode: str, stills: list[Path], tones: list[Path], out: Path, cache: Path | None = None) -> list[str]:
+    payload = json.dumps({"mode": mode, "stills": [str(s) for s in stills], "tones": [str(t) for t in tones],
+                          "out": str(out), "cache": str(cache) if cache else None})
+    return [sys.executable, __file__, "--child", payload]
+
+
+def video_seconds(path: Path) -> float:
+    from app.pipeline.probe import probe
+    return probe(path).duration
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip-moviepy", action="store_true", help="leave out the slow moviepy reference")
+    parser.add_argument("--ten-minutes", action="store_true", help="also compile 100 scenes (~10 min of video)")
+    parser.add_argument("--work", type=Path, default=ROOT / "bench" / "out", help="scratch folder")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        job = json.loads(args.child)
+        if job["mode"] == "ours":
+            run_ours(job["stills"], job["tones"], job["out"], job["cache"])
+        else:
+            run_moviepy(job["stills"], job["tones"], job["out"])
+        return
+
+    work = args.work
+    print(f"Preparing {SCENES} stills ({W}x{H}) and {SCENES} x {SECONDS:.0f} s of audio in {work} ...", flush=True)
+    stills, tones = make_inputs(work / "inputs", SCENES, ".png")
+    cache = work / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    rows = []
+
+    wall, peak, out = measure(child("ours", stills, tones, work / "ours.mp4", cache))
+    duration = video_seconds(work / "ours.mp4")
+    inner = json.loads(out.strip().splitlines()[-1])
+    rows.append(("Scriptreel compile (cold cache)", wall, peak, duration))
+
+    # Change one scene's image and compile again against the same cache.
+    edited = work / "inputs" / "still_edited.png"
+    make_still(edited, 99, np.random.default_rng(99))
+    changed = [*stills[:4], edited, *stills[5:]]
+    rewall, repeak, reout = measure(child("ours", changed, tones, work / "ours-edited.mp4", cache))
+    reinner = json.loads(reout.strip().splitlines()[-1])
+    rows.append(("Scriptreel re-compile, 1 scene changed", rewall, repeak, duration))
+
+    references = [("naive filter graph (-loop 1, xfade chain)", naive_graph(stills, tones, work / "naive.mp4")),
+                  ("hand-tuned filter graph (loop, tails only)", tuned_graph(stills, tones, work / "tuned.mp4"))]
+    if not args.skip_moviepy:
+        references.append(("moviepy 2 (CompositeVideoClip, veryfast, 2 threads)",
+                           child("moviepy", stills, tones, work / "moviepy.mp4")))
+    for name, cmd in references:
+        print(f"Running {name} ...", flush=True)
+        ref_wall, ref_peak, _ = measure(cmd)
+        rows.append((name, ref_wall, ref_peak, duration))
+
+    long_rows = []
+    if args.ten_minutes:
+        count = 100
+        print(f"Preparing {count} stills for the 10-minute compile ...", flush=True)
+        long_stills, long_tones = make_inputs(work / "inputs-long", count, ".jpg")
+        long_cache = work / "cache-long"
+        shutil.rmtree(long_cache, ignore_errors=True)
+        lwall, lpeak, _ = measure(child("ours", long_stills, long_tones, work / "ours-long.mp4", long_cache))
+        long_rows.append((f"Scriptreel compile, {count} scenes", lwall, lpeak, video_seconds(work / "ours-long.mp4")))
+
+    print(f"\nVideo: {SCENES} scenes x {SECONDS:.0f} s, {FADE} s crossfades, {W}x{H} @ {FPS} fps "
+          f"= {duration:.1f} s; {psutil.cpu_count()} CPUs\n")
+    print(f"{'contender':<52} {'wall s':>8} {'x realtime':>11} {'peak MB':>8}")
+    for name, wall_s, peak_mb, seconds in rows + long_rows:
+        print(f"{name:<52} {wall_s:>8.1f} {seconds / wall_s:>10.2f}x {peak_mb:>8.0f}")
+    ours = rows[0][1]
+    print(f"\nOur compile: {inner['seconds']:.1f} s inside the worker ({duration / inner['seconds']:.2f}x realtime), "
+          f"{inner['rendered']} pieces rendered.")
+    print(f"Re-compile after changing one scene: {rewall:.1f} s = {100 * rewall / ours:.0f}% of the full compile "
+          f"({reinner['rendered']} pieces rendered, {reinner['reused']} reused).")
+    for name, wall_s, _, _ in rows[2:]:
+        print(f"Speed-up over {name}: {wall_s / ours:.1f}x")
+    if long_rows:
+        print(f"Peak memory, 1-minute vs 10-minute video: {rows[0][2]:.0f} MB vs {long_rows[0][2]:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Fixtures: app -> client -> logged-in members, on a real database and a real Redis.
+
+The database is SQLite by default; with SCRIPTREEL_TEST_DB=postgresql it is the PostgreSQL
+server named by TEST_DATABASE_URL (scripts/test.sh runs the suite both ways).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from werkzeug.security import generate_password_hash
+
+from app import create_app
+from app.embedded_redis import EmbeddedRedis
+from app.extensions import db
+from app.models import Membership, User, Workspace
+
+PASSWORD = "correct horse battery"
+
+
+@functools.cache
+def password_hash() -> str:
+    """scrypt is slow on purpose; fixture users get a cheaper cost, computed once."""
+    return generate_password_hash(PASSWORD, method="scrypt:4096:8:1")
+USE_POSTGRES = os.environ.get("SCRIPTREEL_TEST_DB") == "postgresql"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: runs only in the SQLite pass")
+    if USE_POSTGRES and not os.environ.get("TEST_DATABASE_URL"):
+        raise pytest.UsageError("SCRIPTREEL_TEST_DB=postgresql needs TEST_DATABASE_URL")
+
+
+def database_url(tmp_path: Path) -> str:
+    if USE_POSTGRES:
+        url = os.environ["TEST_DATABASE_URL"]
+        return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False).start()
+    yield server.url
+    server.stop()
+
+
+def _reset_postgres() -> None:
+    db.drop_all()
+    db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    db.session.commit()
+
+
+@pytest.fixture
+def app(tmp_path, redis_url, monkeypatch):
+    monkeypatch.setenv("SCRIPTREEL_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url(tmp_path),
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "RATELIMIT_ENABLED": False,
+    })
+    app.test_client_class = Client
+    with app.app_context():
+        if USE_POSTGRES:
+            _reset_postgres()
+        db.create_all()
+        from app.queue import redis_connection
+        redis_connection().flushdb()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        if USE_POSTGRES:
+            _reset_postgres()
+        db.engine.dispose()
+
+
+class Client(FlaskClient):
+    """A test client that sends the CSRF token the pages carry, like a browser would."""
+
+    csrf_token: str | None = None
+
+    def fetch_csrf(self) -> str:
+        page = self.get("/login").get_data(as_text=True)
+        self.csrf_token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) \
+            .group(1)
+        return self.csrf_token
+
+    def submit(self, url: str, data: dict | None = None, htmx: bool = False, **kwargs):
+        """POST a form with the session's CSRF token (as a header for htmx requests)."""
+        token = self.csrf_token or self.fetch_csrf()
+        headers = kwargs.pop("headers", {})
+        if htmx:
+            headers.update({"HX-Request": "true", "X-CSRFToken": token})
+        else:
+            data = {"csrf_token": token, **(data or {})}
+        return self.post(url, data=data, headers=headers, **kwargs)
+
+    def login(self, email: str, password: str = PASSWORD):
+        response = self.submit("/login", {"email": email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_member(app):
+    """Create a user with a role in a workspace (a new workspace unless one is given)."""
+    def make(role: str = "owner", workspace_id: int | None = None, name: str | None = None,
+             plan: str = "starter", video_enabled: bool = True):
+        with app.app_context():
+            if workspace_id is None:
+                workspace = Workspace(name=f"WS {name or role}", plan=plan,
+                                      video_enabled=video_enabled)
+                db.session.add(workspace)
+                db.session.flush()
+            else:
+                workspace = db.session.get(Workspace, workspace_id)
+            count = db.session.query(User).count() + 1
+            user = User(email=f"{(name or role).lower()}{count}@example.com",
+                        name=name or f"{role.title()} {count}", password_hash=password_hash())
+            db.session.add(user)
+            db.session.flush()
+            db.session.add(Membership(user=user, workspace=workspace, role=role))
+            user.current_workspace_id = workspace.id
+            db.session.commit()
+            return user.email, workspace.id
+    return make
+
+
+@pytest.fixture
+def owner(client, make_member):
+    """A logged-in owner of a fresh Starter workspace: (client, workspace_id)."""
+    email, workspace_id = make_member("owner")
+    client.login(email)
+    return client, workspace_id

@@ -1,0 +1,132 @@
+"""Who may do what: every route, every role; other workspaces' ids are 404."""
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from app.access import LOGGED_IN, PERMISSIONS, PUBLIC, role_at_least
+from app.extensions import db
+from app.models import ROLES, Asset, Invite, Membership, Project, utcnow
+
+# Built once to enumerate routes; each test builds its own app.
+_ROUTES_APP = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "TESTING": True})
+
+
+def _routes(kind: str):
+    """(endpoint, rule, method) for every route whose permission is (or isn't) workspace-scoped."""
+    found = []
+    for rule in _ROUTES_APP.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        view = _ROUTES_APP.view_functions[rule.endpoint]
+        scoped = view.permission in PERMISSIONS
+        if (kind == "scoped") == scoped:
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                found.append(pytest.param(rule.endpoint, rule.rule, method,
+                                          id=f"{method} {rule.rule}"))
+    return found
+
+
+def test_every_view_declares_a_permission():
+    for endpoint, view in _ROUTES_APP.view_functions.items():
+        if endpoint != "static":
+            assert getattr(view, "permission", None) in {*PERMISSIONS, PUBLIC, LOGGED_IN}, endpoint
+
+
+@pytest.fixture
+def world(app, make_member):
+    """Workspace A with a member per role, a project, an asset, an invite; and workspace B."""
+    emails = {}
+    _, ws_a = make_member("owner", name="OwnerA")
+    for role in ROLES:
+        emails[role], _ = make_member(role, workspace_id=ws_a, name=f"{role}A")
+    outsider, ws_b = make_member("owner", name="OwnerB")
+    ids = {}
+    for ws, suffix in ((ws_a, ""), (ws_b, "_b")):
+        with app.app_context():
+            project = Project(workspace_id=ws, title=f"Project{suffix}", settings={})
+            db.session.add(project)
+            db.session.flush()
+            asset = Asset(workspace_id=ws, project_id=project.id, kind="image",
+                          storage_key=f"ws/{ws}/projects/{project.id}/x{suffix}.png",
+                          mime="image/png")
+            invite = Invite(workspace_id=ws, role="viewer", token_hash=f"h{suffix}",
+                            expires_at=utcnow())
+            db.session.add_all([asset, invite])
+            target = db.session.scalar(db.select(Membership).filter_by(workspace_id=ws)
+                                       .order_by(Membership.id.desc()))
+            db.session.commit()
+            ids[suffix] = {"project_id": project.id, "asset_id": asset.id,
+                           "invite_id": invite.id, "membership_id": target.id}
+    return {"emails": emails, "outsider": outsider, "a": ids[""], "b": ids["_b"]}
+
+
+def _url(rule: str, ids: dict) -> str:
+    url = rule.replace("<path:download_name>", "file.bin")
+    for name, value in ids.items():
+        url = url.replace(f"<int:{name}>", str(value))
+    return url
+
+
+def _request(client, method: str, url: str):
+    if method == "GET":
+        return client.get(url)
+    return client.submit(url, {})
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint,rule,method", _routes("scoped"))
+def test_role_matrix(client, world, endpoint, rule, method, role):
+    client.login(world["emails"][role])
+    view = client.application.view_functions[endpoint]
+    needed = PERMISSIONS[view.permission]
+    response = _request(client, method, _url(rule, world["a"]))
+    body = response.get_data(as_text=True)
+    if role_at_least(role, needed):
+        assert response.status_code != 403, body
+        assert response.status_code < 500
+    else:
+        assert response.status_code == 403
+        assert "Ask" in body and f"Your role in" in body
+
+
+@pytest.mark.parametrize("endpoint,rule,method", [
+    p for p in _routes("scoped") if "<int:" in p.values[1]])
+def test_other_workspaces_ids_are_not_found(client, world, endpoint, rule, method):
+    client.login(world["outsider"])  # owner of workspace B
+    response = _request(client, method, _url(rule, world["a"]))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("endpoint,rule,method", _routes("scoped") + [
+    p for p in _routes("account") if p.values[0] in {"auth.account", "auth.logout",
+                                                     "workspaces.switch", "workspaces.new"}])
+def test_anonymous_requests_go_to_login(client, world, endpoint, rule, method):
+    response = _request(client, method, _url(rule, world["a"]))
+    assert response.status_code == 302 and "/login" in response.location
+
+
+@pytest.mark.parametrize("plan,enabled,reason,text", [
+    ("free", True, "plan", "does not include the video generator"),
+    ("starter", False, "disabled", "switched off"),
+])
+def test_generator_refusal_says_why_and_whom_to_ask(client, app, make_member, plan, enabled,
+                                                    reason, text):
+    _, ws = make_member("owner", name="Olga", plan=plan, video_enabled=enabled)
+    email, _ = make_member("editor", workspace_id=ws)
+    client.login(email)
+    response = client.get("/")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 403
+    assert f'data-reason="{reason}"' in body and text in body and "Olga" in body
+    # The workspace's settings and credits stay reachable, so people can fix it.
+    assert client.get("/workspace/").status_code == 200
+    assert client.get("/credits/").status_code == 200
+
+
+def test_viewer_sees_projects_without_edit_controls(client, world):
+    client.login(world["emails"]["viewer"])
+    page = client.get("/").get_data(as_text=True)
+    assert "Project" in page and "Create project" not in page and "Delete" not in page
+    response = client.submit("/projects", {"title": "Nope"})
+    assert response.status_code == 403 and 'data-reason="role"' in response.get_data(as_text=True)
