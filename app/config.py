@@ -82,6 +82,8 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         "S3_SECRET_ACCESS_KEY": os.environ.get("S3_SECRET_ACCESS_KEY", ""),
         "S3_PATH_STYLE": os.environ.get("S3_PATH_STYLE", ""),
         "S3_PRESIGN_SECONDS": os.environ.get("S3_PRESIGN_SECONDS", "300"),
+        # Address browsers use for download links when it differs from the servers' (Compose).
+        "S3_PUBLIC_ENDPOINT_URL": os.environ.get("S3_PUBLIC_ENDPOINT_URL", ""),
         # Plans and credits.
         "PLANS": PLANS,
         "DEFAULT_PLAN": os.environ.get("DEFAULT_PLAN", "starter"),

@@ -94,6 +94,8 @@ class Project(db.Model):
     thumbnail_asset_id: Mapped[int | None] = mapped_column(
         ForeignKey("asset.id", ondelete="SET NULL", use_alter=True))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    # Index into this project's Revision rows: where undo/redo currently stands.
+    history_position: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -105,6 +107,17 @@ class Project(db.Model):
 
     def touch(self) -> None:
         self.updated_at = utcnow()
+
+
+class Revision(db.Model):
+    """A snapshot of a project's scenes after an edit, for undo and redo."""
+    __table_args__ = (UniqueConstraint("project_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    label: Mapped[str] = mapped_column(db.String(200))
+    scenes: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Segment(db.Model):
@@ -125,8 +138,11 @@ class Segment(db.Model):
         ForeignKey("asset.id", ondelete="SET NULL", use_alter=True))
     audio_asset_id: Mapped[int | None] = mapped_column(
         ForeignKey("asset.id", ondelete="SET NULL", use_alter=True))
-    version: Mapped[int] = mapped_column(default=1)  # optimistic lock for concurrent tabs
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped by SQLAlchemy on every update: an edit from a stale tab is detected, not applied.
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
 
     project: Mapped[Project] = relationship(back_populates="segments", foreign_keys=[project_id])
     image: Mapped[Asset | None] = relationship(foreign_keys=[image_asset_id], post_update=True)

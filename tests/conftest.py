@@ -31,7 +31,6 @@ USE_POSTGRES = os.environ.get("SCRIPTREEL_TEST_DB") == "postgresql"
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "sqlite_only: runs only in the SQLite pass")
     if USE_POSTGRES and not os.environ.get("TEST_DATABASE_URL"):
         raise pytest.UsageError("SCRIPTREEL_TEST_DB=postgresql needs TEST_DATABASE_URL")
 

@@ -9,7 +9,7 @@ from typing import Callable, Literal
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
-from app.pipeline.ffmpeg import Cancelled, FFmpegError
+from app.pipeline.ffmpeg import FFmpegError
 from app.pipeline.images.base import FitMode, encode_png, fit_to_frame
 from app.pipeline.probe import UnreadableMedia, probe
 from app.pipeline.voice.base import to_project_wav
@@ -215,8 +215,6 @@ def prepare_audio_upload(src: str | Path, dst: str | Path, *, max_bytes: int = D
         to_project_wav(src, dst, limit_seconds=max_seconds + 1, should_cancel=should_cancel,
                        on_time=(lambda t: on_progress(min(1.0, t / stated), "Converting the recording"))
                        if on_progress and stated else None)
-    except Cancelled:
-        raise
     except FFmpegError:
         raise UploadRejected("This recording is damaged and could not be decoded. Export it again.") from None
     duration = probe(dst).duration

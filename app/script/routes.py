@@ -1,13 +1,263 @@
-"""Step 1: import the script and cut it into scenes."""
-from flask import Blueprint, render_template
+"""Step 1: import the script, cut it into scenes, and adjust the cut (htmx, no reloads)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request
 
 from ..access import permission, project_or_404
+from ..extensions import db
+from ..models import Project, Segment
+from ..pipeline.script_import import ScriptImportError, decode_script, validate_script_text
+from ..pipeline.segmentation import segment as cut_into_scenes
+from ..pipeline.segmentation import word_count
 from ..projects.routes import step_context
+from . import editing
 
 bp = Blueprint("script", __name__, url_prefix="/projects/<int:project_id>")
+
+SETTING_LIMITS = {"wpm": (80, 260, 150), "min_seconds": (1, 30, 4), "max_seconds": (3, 60, 15)}
+
+
+def segmentation_settings(project: Project) -> dict:
+    return {name: project.settings.get(name, default)
+            for name, (_lo, _hi, default) in SETTING_LIMITS.items()}
+
+
+def totals(project: Project) -> dict:
+    segments = project.segments
+    return {"scenes": len(segments), "words": sum(word_count(s.text) for s in segments),
+            "seconds": sum(s.seconds for s in segments),
+            "chapters": sum(1 for s in segments if s.topic_title)}
+
+
+def _editor(project: Project, status: int = 200, error: str | None = None,
+            error_for: int | None = None, notice: str | None = None):
+    return render_template("script/_editor.html", project=project, totals=totals(project),
+                           can_undo=editing.can_undo(project), can_redo=editing.can_redo(project),
+                           error=error, error_for=error_for, notice=notice,
+                           sentence_offsets=editing.sentence_offsets), status
+
+
+def _page(project: Project, status: int = 200, **extra):
+    return render_template("script/page.html", totals=totals(project),
+                           settings=segmentation_settings(project),
+                           can_undo=editing.can_undo(project), can_redo=editing.can_redo(project),
+                           sentence_offsets=editing.sentence_offsets, **extra,
+                           **step_context(project, 1)), status
 
 
 @bp.get("/script")
 @permission("view")
 def page(project_id: int):
-    return render_template("script/page.html", **step_context(project_or_404(project_id), 1))
+    return _page(project_or_404(project_id))
+
+
+@bp.post("/script/text")
+@permission("edit")
+def save_script(project_id: int):
+    """Autosave of the script box as the user types."""
+    project = project_or_404(project_id)
+    text = request.form.get("script", "").replace("\r\n", "\n")
+    limit = current_app.config["MAX_SCRIPT_CHARS"]
+    if len(text) > limit:
+        return render_template("script/_save_state.html", error=(
+            f"The script is {len(text):,} characters; the limit is {limit:,}. "
+            "The last version within the limit is kept.")), 422
+    project.script = text
+    project.touch()
+    db.session.commit()
+    return render_template("script/_save_state.html", saved=True)
+
+
+@bp.post("/script/upload")
+@permission("edit")
+def upload(project_id: int):
+    project = project_or_404(project_id)
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        return _page(project, 422, import_error="Choose a .txt, .md, .srt or .vtt file to upload.")
+    limit = current_app.config["MAX_SCRIPT_FILE_BYTES"]
+    data = file.stream.read(limit + 1)
+    try:
+        text = decode_script(data, file.filename, max_bytes=limit,
+                             max_chars=current_app.config["MAX_SCRIPT_CHARS"])
+    except ScriptImportError as exc:
+        return _page(project, 422, import_error=str(exc))
+    project.script = text
+    project.touch()
+    db.session.commit()
+    return _page(project, notice=f"Imported {file.filename}: {word_count(text):,} words.")
+
+
+def _read_settings(project: Project) -> dict | str:
+    values = {}
+    for name, (low, high, default) in SETTING_LIMITS.items():
+        raw = request.form.get(name, default)
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            return f"{name.replace('_', ' ').capitalize()} must be a number."
+        if not low <= value <= high:
+            return f"{name.replace('_', ' ').capitalize()} must be between {low} and {high}."
+        values[name] = value
+    if values["min_seconds"] >= values["max_seconds"]:
+        return "The shortest scene length must be below the longest."
+    return values
+
+
+@bp.post("/script/segment")
+@permission("edit")
+def segment(project_id: int):
+    """Cut (or re-cut) the script into scenes with the chosen settings; undoable."""
+    project = project_or_404(project_id)
+    if "script" in request.form:
+        project.script = request.form["script"].replace("\r\n", "\n")
+    try:
+        validate_script_text(project.script, current_app.config["MAX_SCRIPT_CHARS"])
+    except ScriptImportError as exc:
+        db.session.commit()  # keep what was typed
+        return _page(project, 422, import_error=str(exc))
+    settings = _read_settings(project)
+    if isinstance(settings, str):
+        return _page(project, 422, import_error=settings)
+    project.settings = {**project.settings, **settings}
+    cut = cut_into_scenes(project.script, wpm=settings["wpm"], min_seconds=settings["min_seconds"],
+                          max_seconds=settings["max_seconds"])
+    editing.ensure_base(project)
+    editing.replace_with(project, cut)
+    editing.record(project, "Automatic segmentation")
+    db.session.commit()
+    return _page(project, notice=f"Cut into {len(cut.segments)} scenes in {len(cut.topics)} "
+                                 f"topic{'s' if len(cut.topics) != 1 else ''}.")
+
+
+def _scene(project: Project, segment_id: int) -> tuple[int, Segment]:
+    for index, segment in enumerate(project.segments):
+        if segment.id == segment_id:
+            return index, segment
+    abort(404)
+
+
+def _text_saved(project: Project, segment: Segment, status: int = 200, error: str | None = None):
+    """Typing must keep focus and caret, so text saves update only the scene's figures."""
+    return render_template("script/_text_saved.html", project=project, s=segment, error=error,
+                           conflict=status == 409,
+                           totals=totals(project), can_undo=editing.can_undo(project),
+                           can_redo=editing.can_redo(project)), status
+
+
+def _edit(project_id: int, segment_id: int, label: str, change, coalesce: str | None = None,
+          respond=None):
+    """Apply one scene edit, record it for undo, and answer with the refreshed editor."""
+    project = project_or_404(project_id)
+    index, segment = _scene(project, segment_id)
+    expected = request.form.get("version", type=int)
+    if expected is not None and expected != segment.version:
+        message = ("This scene was changed in another tab or by someone else since you opened "
+                   "it, so your edit was not applied.")
+        if respond:
+            return respond(project, segment, 409, message)
+        return _editor(project, 409, error_for=segment.id, error=message + " Here is the newest version.")
+    editing.ensure_base(project)
+    try:
+        change(project, index, segment)
+    except editing.EditRefused as exc:
+        db.session.rollback()
+        if respond:
+            return respond(project, segment, 422, str(exc))
+        return _editor(project_or_404(project_id), 422, error=str(exc), error_for=segment_id)
+    editing.record(project, label, coalesce)
+    db.session.commit()
+    return respond(project, segment) if respond else _editor(project)
+
+
+@bp.post("/script/scenes/<int:segment_id>/merge")
+@permission("edit")
+def merge(project_id: int, segment_id: int):
+    with_previous = request.form.get("with") == "previous"
+
+    def change(project, index, _segment):
+        if with_previous and index == 0:
+            raise editing.EditRefused("The first scene has no previous scene.")
+        editing.merge(project, index - 1 if with_previous else index)
+    return _edit(project_id, segment_id, "Merge scenes", change)
+
+
+@bp.post("/script/scenes/<int:segment_id>/split")
+@permission("edit")
+def split(project_id: int, segment_id: int):
+    offset = request.form.get("offset", type=int)
+
+    def change(project, index, segment):
+        if offset is None or not 0 < offset < len(segment.text):
+            raise editing.EditRefused("Put the cursor where the scene should be split.")
+        editing.split(project, index, offset)
+    return _edit(project_id, segment_id, "Split scene", change)
+
+
+@bp.post("/script/scenes/<int:segment_id>/boundary")
+@permission("edit")
+def move_boundary(project_id: int, segment_id: int):
+    direction = request.form.get("direction")
+
+    def change(project, index, _segment):
+        if direction not in ("earlier", "later"):
+            raise editing.EditRefused("Move the boundary earlier or later.")
+        editing.move_boundary(project, index, direction)
+    return _edit(project_id, segment_id, "Move a boundary", change)
+
+
+@bp.post("/script/scenes/<int:segment_id>/text")
+@permission("edit")
+def edit_text(project_id: int, segment_id: int):
+    text = request.form.get("text", "")
+    return _edit(project_id, segment_id, "Edit text",
+                 lambda project, _i, segment: editing.set_text(project, segment, text),
+                 coalesce=f"Edit text of scene {segment_id}", respond=_text_saved)
+
+
+@bp.post("/script/scenes/<int:segment_id>/delete")
+@permission("edit")
+def delete(project_id: int, segment_id: int):
+    return _edit(project_id, segment_id, "Delete scene",
+                 lambda project, index, _s: editing.delete(project, index))
+
+
+@bp.post("/script/scenes/<int:segment_id>/topic")
+@permission("edit")
+def topic(project_id: int, segment_id: int):
+    action = request.form.get("action")
+    title = request.form.get("title", "").strip()
+
+    def change(project, index, _segment):
+        if action == "start":
+            editing.set_topic_start(project, index, title or "New topic")
+        elif action == "join":
+            editing.set_topic_start(project, index, None)
+        elif action == "rename":
+            if not title:
+                raise editing.EditRefused("A chapter needs a title.")
+            editing.set_topic_start(project, index, title)
+        elif action in ("earlier", "later"):
+            editing.move_topic_start(project, index, action)
+        else:
+            raise editing.EditRefused("Unknown topic action.")
+    return _edit(project_id, segment_id, "Change topics", change,
+                 coalesce=f"Rename topic {segment_id}" if action == "rename" else None)
+
+
+@bp.post("/script/undo")
+@permission("edit")
+def undo(project_id: int):
+    project = project_or_404(project_id)
+    label = editing.step_history(project, -1)
+    db.session.commit()
+    return _editor(project, notice=f"Undid: {label}." if label else "Nothing to undo.")
+
+
+@bp.post("/script/redo")
+@permission("edit")
+def redo(project_id: int):
+    project = project_or_404(project_id)
+    label = editing.step_history(project, +1)
+    db.session.commit()
+    return _editor(project, notice=f"Redid: {label}." if label else "Nothing to redo.")

@@ -86,7 +86,8 @@ def test_draft_is_marked_as_draft_and_shows_the_text(aspect):
     # The caption is white text over the dark lower band: more text, more white pixels there.
     w, h = frame.size
     band = (0, int(h * 0.6), w, h)
-    captioned = opened(DraftImageProvider().generate(request(aspect=aspect, prompt="A fox crossing a river " * 4)).data)
+    caption = "A fox crossing a river " * 4
+    captioned = opened(DraftImageProvider().generate(request(aspect=aspect, prompt=caption)).data)
     assert white_share(captioned, band) > white_share(frame, band) + 0.01
 
 

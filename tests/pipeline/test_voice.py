@@ -88,8 +88,11 @@ def test_espeak_is_safe_from_several_threads():
              "Short.", "Four five six seven eight nine ten."]
     alone = {t: voice_provider("espeak").synthesize(t, "en-us") for t in texts}
     together: dict[str, SpeechResult] = {}
-    threads = [threading.Thread(target=lambda t=t: together.__setitem__(t, voice_provider("espeak").synthesize(t, "en-us")))
-               for t in texts * 2]
+
+    def speak(text: str) -> None:
+        together[text] = voice_provider("espeak").synthesize(text, "en-us")
+
+    threads = [threading.Thread(target=speak, args=(t,)) for t in texts * 2]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -97,7 +100,8 @@ def test_espeak_is_safe_from_several_threads():
     for text in texts:  # eSpeak varies by a few samples between runs, so compare with a tolerance
         assert together[text].duration == pytest.approx(alone[text].duration, abs=0.02)
         assert [w.word for w in together[text].words] == [w.word for w in alone[text].words]
-        assert [w.start for w in together[text].words] == pytest.approx([w.start for w in alone[text].words], abs=0.02)
+        starts = [w.start for w in alone[text].words]
+        assert [w.start for w in together[text].words] == pytest.approx(starts, abs=0.02)
 
 
 def _speak_in_child(text: str, queue) -> None:
@@ -110,9 +114,9 @@ def test_espeak_works_in_a_forked_child_after_the_parent_used_it():
     parent = voice_provider("espeak").synthesize(text, "en-us")
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    child = context.Process(target=_speak_in_child, args=(text, queue))
+    child = context.Process(target=_speak_in_child, args=(text, queue), daemon=True)
     child.start()
-    duration, words = queue.get(timeout=60)
+    duration, words = queue.get(timeout=30)
     child.join(timeout=60)
     assert child.exitcode == 0
     assert duration == pytest.approx(parent.duration, abs=0.02)
@@ -127,9 +131,9 @@ def test_espeak_works_in_a_child_forked_while_another_thread_was_speaking():
     queue = context.Queue()
     # Hold the engine as a speaking thread would at the moment RQ forks the work horse.
     with _shared_engine().lock:
-        child = context.Process(target=_speak_in_child, args=(text, queue))
+        child = context.Process(target=_speak_in_child, args=(text, queue), daemon=True)
         child.start()
-    duration, words = queue.get(timeout=60)
+    duration, words = queue.get(timeout=30)
     child.join(timeout=60)
     assert child.exitcode == 0 and duration > 0.5 and words == ["Forked", "mid-sentence."]
 

@@ -12,6 +12,8 @@ import pytest
 
 from app.storage import InvalidKey, MissingObject, S3Storage, migrate_storage, storage_from_settings
 
+pytestmark = pytest.mark.sqlite_only  # no database involved: once is enough
+
 MiB = 1024 * 1024
 VIDEO_KEY = "ws/1/projects/2/video/final.mp4"
 

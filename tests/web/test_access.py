@@ -6,7 +6,7 @@ import pytest
 from app import create_app
 from app.access import LOGGED_IN, PERMISSIONS, PUBLIC, role_at_least
 from app.extensions import db
-from app.models import ROLES, Asset, Invite, Membership, Project, utcnow
+from app.models import ROLES, Asset, Invite, Membership, Project, Segment, utcnow
 
 # Built once to enumerate routes; each test builds its own app.
 _ROUTES_APP = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "TESTING": True})
@@ -44,8 +44,14 @@ def world(app, make_member):
     ids = {}
     for ws, suffix in ((ws_a, ""), (ws_b, "_b")):
         with app.app_context():
-            project = Project(workspace_id=ws, title=f"Project{suffix}", settings={})
+            project = Project(workspace_id=ws, title=f"Project{suffix}", settings={},
+                              script="One. Two. Three.")
             db.session.add(project)
+            db.session.flush()
+            segment = Segment(project_id=project.id, position=0, text="One. Two.",
+                              topic_title="Intro", settings={})
+            db.session.add_all([segment, Segment(project_id=project.id, position=1, text="Three.",
+                                                 settings={})])
             db.session.flush()
             asset = Asset(workspace_id=ws, project_id=project.id, kind="image",
                           storage_key=f"ws/{ws}/projects/{project.id}/x{suffix}.png",
@@ -56,13 +62,13 @@ def world(app, make_member):
             target = db.session.scalar(db.select(Membership).filter_by(workspace_id=ws)
                                        .order_by(Membership.id.desc()))
             db.session.commit()
-            ids[suffix] = {"project_id": project.id, "asset_id": asset.id,
+            ids[suffix] = {"project_id": project.id, "asset_id": asset.id, "segment_id": segment.id,
                            "invite_id": invite.id, "membership_id": target.id}
     return {"emails": emails, "outsider": outsider, "a": ids[""], "b": ids["_b"]}
 
 
 def _url(rule: str, ids: dict) -> str:
-    url = rule.replace("<path:download_name>", "file.bin")
+    url = rule.replace("<path:download_name>", "file.bin").replace("<field>", "notes")
     for name, value in ids.items():
         url = url.replace(f"<int:{name}>", str(value))
     return url

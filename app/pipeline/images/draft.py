@@ -60,7 +60,7 @@ def _hls(h: float, l: float, s: float) -> np.ndarray:
 
 
 def _palette(rng: random.Random) -> dict[str, np.ndarray]:
-    """Sky, glow and four hill tones around one base hue, darker and bluer towards the viewer."""
+    """Sky, sun and four hill tones around one base hue, darker towards the viewer."""
     hue = rng.random()
     warm = (hue + rng.choice([0.08, -0.08, 0.5])) % 1.0
     sat = rng.uniform(0.3, 0.5)

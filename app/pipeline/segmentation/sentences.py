@@ -17,7 +17,7 @@ from pysbd.languages import Language
 
 Span = tuple[int, int]
 
-_LIST_ITEM = re.compile(r"[ \t]*(?:[-*+•‣◦]|\d{1,3}[.)]|[a-zA-Z][.)])[ \t]+\S")
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*+•‣◦]|\d{1,3}[.)]|[a-z][.)]|[A-Z]\))[ \t]+\S")
 _LINE_END = re.compile(r"[.!?…:;。！？][\"'”’»)\]]*[ \t]*$")
 # A stop after a word, optional closing quotes, whitespace, then an opening capital.
 _CANDIDATE = re.compile(r"([.!?]+)[\"'”’»)\]]*(\s+)(?=[\"'“‘«(\[]?[^\W\d_])")
@@ -55,7 +55,8 @@ def paragraph_sentences(text: str, start: int, end: int) -> list[Span]:
 def _line_runs(text: str, start: int, end: int) -> list[Span]:
     """Group lines: a list item, or a line after one ending in a stop, starts a new run."""
     runs: list[Span] = []
-    run_start = None
+    run_start: int | None = None
+    run_end = start
     previous_line = ""
     position = start
     for line in text[start:end].split("\n"):

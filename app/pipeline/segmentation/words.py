@@ -1,14 +1,15 @@
-"""Words: counting for timing, and weighted content terms for lexical cohesion."""
+"""Words: counting for timing, and rarity weights and stems for lexical cohesion."""
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 import wordfreq
 
 _COUNTED_WORD = re.compile(r"\w+(?:[’'.,\-]\w+)*")
-_TERM = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_LETTER_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 # Han and kana are written without spaces; about two characters make one spoken word.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _HEADING_LINE = re.compile(r"^[ \t]{0,3}#{1,6}(?:[ \t].*)?$", re.MULTILINE)
@@ -23,15 +24,14 @@ _LANGUAGE = "en"
 
 def word_count(text: str) -> int:
     """Spoken words in text: Markdown heading lines are titles, not narration."""
-    spoken = _HEADING_LINE.sub("", text)
+    spoken = _HEADING_LINE.sub("", text) if "#" in text else text
+    tokens = _COUNTED_WORD.findall(spoken)
+    if not _UNSPACED.search(spoken):
+        return len(tokens)
     count = 0
-    for match in _COUNTED_WORD.finditer(spoken):
-        token = match.group()
+    for token in tokens:
         unspaced = sum(len(run) for run in _UNSPACED.findall(token))
-        if unspaced:
-            count += math.ceil(unspaced / 2) + (1 if len(token) > unspaced else 0)
-        else:
-            count += 1
+        count += math.ceil(unspaced / 2) + (1 if len(token) > unspaced else 0) if unspaced else 1
     return count
 
 
@@ -40,6 +40,11 @@ def estimate_seconds(text: str, wpm: float = 150) -> float:
     if wpm <= 0:
         raise ValueError("wpm must be positive")
     return round(word_count(text) * 60.0 / wpm, 1)
+
+
+def letter_words(text: str) -> Iterator[re.Match[str]]:
+    """Every run of letters (with inner apostrophes) in text."""
+    return _LETTER_WORD.finditer(text)
 
 
 @lru_cache(maxsize=1)
@@ -51,7 +56,7 @@ def _frequencies() -> dict[str, float]:
 
 @lru_cache(maxsize=65536)
 def word_weight(word: str) -> float:
-    """Inverse-frequency weight of a lowercase word: 0 for function words, ~3.5 for rare ones."""
+    """Inverse-frequency weight of a lowercase word: 0 for function words, 3.5 for rare ones."""
     frequency = _frequencies().get(word)
     zipf = math.log10(frequency) + 9 if frequency else _RARE_ZIPF
     return max(0.0, _TOPICLESS_ZIPF - max(zipf, _RARE_ZIPF))
@@ -76,18 +81,3 @@ def stem(word: str) -> str:
         word = word[:-2]
     bare = word.rstrip("e")
     return bare if len(bare) >= 3 else word
-
-
-def terms(text: str) -> list[tuple[str, str]]:
-    """(stem, lowercase surface word) for every letter word in text, in order."""
-    return [(stem(word), word) for word in (m.group().lower() for m in _TERM.finditer(text))]
-
-
-def term_vector(text: str) -> dict[str, float]:
-    """Bag of stems of text, each counted with its surface word's weight."""
-    vector: dict[str, float] = {}
-    for term, word in terms(text):
-        weight = word_weight(word)
-        if weight > 0:
-            vector[term] = vector.get(term, 0.0) + weight
-    return vector

@@ -1,0 +1,18 @@
+"""Video assembly: scenes (still, narration, transition, motion) in; MP4, captions, chapters, thumbnail out.
+
+Locally: ``compile_video(scenes, settings, out, cache_dir, on_progress, should_cancel)``.
+Fanned out over workers: ``plan_compile`` -> ``render_piece`` per missing piece (and
+``render_soundtrack``) -> ``assemble``. See compile.py.
+"""
+from .compile import (CompilePlan, CompileResult, assemble, check_scenes, compile_video, plan_compile,
+                      render_scene_preview, render_soundtrack, soundtrack_key)
+from .pieces import PIECE_SUFFIX, PieceSpec, render_piece
+from .presets import DEFAULT_PRESET, PRESETS, EncoderSettings, VideoPreset, preset_for_aspect
+from .timeline import CompileSettings, Scene, Transition
+
+__all__ = [
+    "CompilePlan", "CompileResult", "CompileSettings", "DEFAULT_PRESET", "EncoderSettings", "PIECE_SUFFIX",
+    "PRESETS", "PieceSpec", "Scene", "Transition", "VideoPreset", "assemble", "check_scenes", "compile_video",
+    "plan_compile", "preset_for_aspect", "render_piece", "render_scene_preview", "render_soundtrack",
+    "soundtrack_key",
+]

@@ -18,7 +18,7 @@ RATE = 48_000
 SILENCE_LUFS = -60.0  # below this a track counts as silent and is not amplified
 MAX_GAIN_DB = 40.0
 TRIM_FADE_SECONDS = 0.02  # narration cut at its scene's end fades out instead of clicking
-MUSIC_FADE_SECONDS = 3.0
+MUSIC_FADE_SECONDS = 3.0  # at most; never more than a tenth of the video
 # Music dips under speech: the narration (already at target level) keys this compressor.
 DUCKING = "sidechaincompress=threshold=0.03:ratio=8:attack=15:release=350"
 LIMITER = "alimiter=limit=0.891:level=disabled:latency=1"  # -1 dBFS ceiling after the gain
@@ -138,10 +138,11 @@ def build_soundtrack(narration: Path, music: str | Path | None, duration: float,
     voice, song = _read_meter(logs[0]), _read_meter(logs[1])
     voice_gain = _gain_to(target_lufs, voice)
     music_gain = _gain_to(target_lufs - (music_gap_lu if voice >= SILENCE_LUFS else 0.0), song)
-    fade_start = max(0.0, duration - MUSIC_FADE_SECONDS)
+    fade = min(MUSIC_FADE_SECONDS, duration / 10)
+    fade_start = duration - fade
     mixed = work / "mix.wav"
     graph = (f"[0:a]volume={voice_gain:.2f}dB,asplit[voice][key];"
-             f"{music_chain},volume={music_gain:.2f}dB,afade=t=out:st={fade_start:.3f}:d={MUSIC_FADE_SECONDS}[bed];"
+             f"{music_chain},volume={music_gain:.2f}dB,afade=t=out:st={fade_start:.3f}:d={fade:.3f}[bed];"
              f"[bed][key]{DUCKING}[ducked];[voice][ducked]amix=inputs=2:normalize=0:duration=first,"
              f"{_meter(logs[2])}[mix]")
     ffmpeg.run(["-i", str(narration), *music_in, "-filter_complex", graph, "-map", "[mix]",

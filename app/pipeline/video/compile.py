@@ -6,27 +6,31 @@ piece not yet in the shared cache (on any worker), then ``assemble(plan, paths, 
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
+
+from PIL import Image
 
 from .. import ffmpeg
 from ..ffmpeg import Cancelled
 from .audio import audio_duration, build_soundtrack, write_narration
 from .captions import Cue, ass_for_range, build_cues, caption_changes, to_srt, to_vtt
 from .chapters import Chapters, build_chapters
-from .pieces import PieceSpec, SourceFrames, file_sha256, make_piece, render_piece
-from .presets import ticks_per_frame, track_timescale
+from .pieces import PIECE_SUFFIX, PieceSpec, SourceFrames, file_sha256, frame_offsets, make_piece, render_piece
+from .presets import track_timescale
 from .thumbnail import thumbnail_jpeg
 from .timeline import CompileSettings, Scene, SceneSlot, Timeline, Transition, build_timeline
 
 ProgressCallback = Callable[[float, str], None]  # (fraction 0..1, stage text)
 CancelCheck = Callable[[], bool]
 AUDIO_BITRATE = "192k"
+SOUNDTRACK_CODE_VERSION = 1  # bump when the audio processing changes
 
 
 @dataclass(frozen=True)
@@ -98,12 +102,57 @@ class Progress:
 def _piece_effort(spec: PieceSpec) -> float:
     """Rough encoding effort in full-HD-frame equivalents, to weight progress."""
     pixels = spec.preset.width * spec.preset.height / (1920 * 1080)
-    changing = spec.transition is not None or any(s.moving for s in spec.sources)
-    return pixels * (10 + spec.frames * (1.0 if changing else 0.15))
+    return pixels * (10 + spec.frames * (1.0 if spec.changing else 0.15))
+
+
+def _render_memory_mb(spec: PieceSpec) -> float:
+    """Rough peak memory of one piece's ffmpeg (measured at 1080p: ~133 MB for a still, ~145 MB blending)."""
+    megapixels = spec.preset.width * spec.preset.height / 1e6
+    return 60 + megapixels * (40 if spec.changing else 35)
+
+
+@dataclass
+class _Job:
+    """One unit of local work: a piece or the soundtrack."""
+
+    key: str
+    stage: str
+    memory_mb: float
+    effort: float
+    run: Callable[[Callable[[float], None], CancelCheck], object]
+
+
+class _JobQueue:
+    """Hands jobs to local workers while their estimated memory fits the budget (always at least one)."""
+
+    def __init__(self, jobs: list[_Job], budget_mb: float):
+        self._pending = list(jobs)
+        self._budget = budget_mb
+        self._in_use = 0.0
+        self._running = 0
+        self._cond = threading.Condition()
+
+    def take(self) -> _Job | None:
+        with self._cond:
+            while self._pending:
+                fits = [j for j in self._pending if not self._running or self._in_use + j.memory_mb <= self._budget]
+                if fits:
+                    self._pending.remove(fits[0])
+                    self._in_use += fits[0].memory_mb
+                    self._running += 1
+                    return fits[0]
+                self._cond.wait()
+            return None
+
+    def release(self, job: _Job) -> None:
+        with self._cond:
+            self._in_use -= job.memory_mb
+            self._running -= 1
+            self._cond.notify_all()
 
 
 def _assembly_effort(plan: CompilePlan) -> float:
-    return 10 + plan.duration * 0.6
+    return 5 + plan.duration * 0.1
 
 
 def plan_compile(scenes: list[Scene], settings: CompileSettings) -> CompilePlan:
@@ -119,7 +168,10 @@ def plan_compile(scenes: list[Scene], settings: CompileSettings) -> CompilePlan:
 
     def source(i: int, first: int) -> SourceFrames:
         image = str(scenes[i].image)
-        sha = hashes.get(image) or hashes.setdefault(image, file_sha256(image))
+        if image not in hashes:
+            _check_image(image, i)
+            hashes[image] = file_sha256(image)
+        sha = hashes[image]
         if scenes[i].motion == "off":
             return SourceFrames(image, sha)  # a still is the same whatever frames it covers: share pieces
         return SourceFrames(image, sha, scenes[i].motion, timeline.slots[i].frames, first)
@@ -152,6 +204,15 @@ def plan_compile(scenes: list[Scene], settings: CompileSettings) -> CompilePlan:
             add(piece(slot.out_frames, pair, first, slot.index, scene.transition.kind), [slot.out_frames])
     return CompilePlan(scenes, settings, timeline, list(pieces.values()), joins, cues,
                        build_chapters(scenes, timeline))
+
+
+def _check_image(path: str, index: int) -> None:
+    """Fail early, naming the scene, rather than deep inside ffmpeg."""
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except (OSError, SyntaxError) as exc:
+        raise ValueError(f"Scene {index + 1}'s image cannot be read ({exc.__class__.__name__}).") from exc
 
 
 def _constant_stretches(slot: SceneSlot, cues: list[Cue]) -> list[tuple[int, int]]:
@@ -187,23 +248,69 @@ def check_scenes(scenes: list[Scene]) -> list[str]:
     return problems
 
 
-def _concat_list(plan: CompilePlan, piece_paths: dict[str, Path]) -> str:
-    fps = plan.settings.preset.fps
+def _join_video(plan: CompilePlan, piece_paths: dict[str, Path], dest: Path,
+                should_cancel: CancelCheck | None) -> None:
+    """Concatenate the pieces' frames into one H.264 stream: no decoding, no probing, flat memory."""
     size = {p.key: p.frames for p in plan.pieces}
-    lines = ["ffconcat version 1.0"]
-    for entry in plan.joins:
-        path = str(Path(piece_paths[entry.key]).resolve()).replace("'", "'\\''")
-        lines.append(f"file '{path}'")
-        if entry.frames < size[entry.key]:
-            # The piece has no B-frames, so cutting at a decode timestamp keeps exactly these frames.
-            lines.append(f"outpoint {(entry.frames - 0.5) / fps:.6f}")
-    return "\n".join(lines) + "\n"
+    loaded_key, data, offsets = None, b"", []
+    with open(dest, "wb") as out:
+        for entry in plan.joins:
+            if should_cancel and should_cancel():
+                raise Cancelled("cancelled")
+            if entry.key != loaded_key:  # a held still repeats the same piece: read it once
+                data = Path(piece_paths[entry.key]).read_bytes()
+                offsets, loaded_key = frame_offsets(data), entry.key
+                if len(offsets) != size[entry.key]:
+                    raise ValueError(f"piece {entry.key} has {len(offsets)} frames, expected {size[entry.key]}")
+            # No B-frames: any prefix of a piece decodes on its own.
+            end = offsets[entry.frames] if entry.frames < len(offsets) else len(data)
+            out.write(memoryview(data)[:end])
+
+
+def soundtrack_key(plan: CompilePlan) -> str:
+    """Cache key of the encoded soundtrack: the audio inputs and where they sit, not the pictures."""
+    identity = {
+        "v": SOUNDTRACK_CODE_VERSION, "fps": plan.timeline.fps,
+        "narration": [[file_sha256(s.audio) if s.audio else None, slot.start, slot.frames]
+                      for s, slot in zip(plan.scenes, plan.timeline.slots)],
+        "music": file_sha256(plan.settings.music) if plan.settings.music else None,
+        "target": plan.settings.loudness_lufs, "gap": plan.settings.music_gap_lu, "bitrate": AUDIO_BITRATE,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def render_soundtrack(plan: CompilePlan, out_path: str | Path, on_progress: Callable[[float], None] | None = None,
+                      should_cancel: CancelCheck | None = None) -> Path:
+    """Narration on the frame grid, ducked music, loudness to target, encoded to AAC once (an .m4a)."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.work-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    duration = plan.duration
+    report = on_progress or (lambda fraction: None)
+    try:
+        narration = work / "narration.wav"
+        write_narration(plan.scenes, plan.timeline, narration, should_cancel)
+        report(0.1)
+        soundtrack = build_soundtrack(
+            narration, plan.settings.music, duration, plan.settings.loudness_lufs, plan.settings.music_gap_lu,
+            work, on_time=lambda t: report(0.1 + 0.3 * min(1.0, t / duration)), should_cancel=should_cancel)
+        encoded = work / "soundtrack.m4a"
+        ffmpeg.run(["-i", str(soundtrack.path), "-af", soundtrack.final_filter, "-c:a", "aac", "-b:a", AUDIO_BITRATE,
+                    "-ar", "48000", "-ac", "2", "-f", "mp4", str(encoded)],
+                   on_time=lambda t: report(0.4 + 0.6 * min(1.0, t / duration)), should_cancel=should_cancel)
+        encoded.replace(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(1.0)
+    return out
 
 
 def assemble(plan: CompilePlan, piece_paths: dict[str, str | Path], out_path: str | Path,
-             on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None) -> CompileResult:
-    """Join the rendered pieces without re-encoding video, build and encode the soundtrack once, and
-    write the MP4 (+faststart) with its SRT, VTT, chapters and thumbnail; files appear only when all are done."""
+             on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None,
+             soundtrack: str | Path | None = None) -> CompileResult:
+    """Join the rendered pieces without re-encoding video, add the soundtrack (rendered here unless given),
+    and write the MP4 (+faststart) with its SRT, VTT, chapters and thumbnail; files appear only when all are done."""
     missing = [p.key for p in plan.pieces if p.key not in piece_paths or not Path(piece_paths[p.key]).is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} piece(s) not rendered yet, e.g. {missing[0]}")
@@ -214,26 +321,21 @@ def assemble(plan: CompilePlan, piece_paths: dict[str, str | Path], out_path: st
     work = out.parent / f".{out.name}.work-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     fps, duration = plan.settings.preset.fps, plan.duration
-    progress = Progress(on_progress, {"narration": 1, "soundtrack": 2, "mux": 6})
+    progress = Progress(on_progress, {"audio": 0 if soundtrack else 3, "mux": 2})
     try:
-        progress.update("narration", 0, "Mixing narration")
-        narration = work / "narration.wav"
-        write_narration(plan.scenes, plan.timeline, narration, should_cancel)
-        progress.update("narration", 1, "Mixing narration")
-        soundtrack = build_soundtrack(
-            narration, plan.settings.music, duration, plan.settings.loudness_lufs, plan.settings.music_gap_lu,
-            work, on_time=lambda t: progress.update("soundtrack", t / duration, "Mixing narration"),
-            should_cancel=should_cancel)
-        concat = work / "pieces.ffconcat"
-        concat.write_text(_concat_list(plan, {k: Path(v) for k, v in piece_paths.items()}), encoding="utf-8")
+        if soundtrack is None:
+            progress.update("audio", 0, "Mixing audio")
+            soundtrack = render_soundtrack(plan, work / "soundtrack.m4a",
+                                           lambda f: progress.update("audio", f, "Mixing audio"), should_cancel)
+        progress.update("audio", 1, "Joining scenes")
+        joined = work / "video.h264"
+        _join_video(plan, {k: Path(v) for k, v in piece_paths.items()}, joined, should_cancel)
         video_tmp = work / "video.mp4"
-        ticks = ticks_per_frame(fps)
         ffmpeg.run([
-            "-f", "concat", "-safe", "0", "-auto_convert", "0", "-i", str(concat), "-i", str(soundtrack.path),
-            "-map", "0:v", "-map", "1:a",
-            # Pieces were cut at half-frame outpoints; restamp every frame onto the exact grid (CFR).
-            "-c:v", "copy", "-bsf:v", f"setts=ts=N*{ticks}:duration={ticks}",
-            "-af", soundtrack.final_filter, "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ar", "48000", "-ac", "2",
+            "-f", "h264", "-framerate", str(fps), "-i", str(joined), "-i", str(soundtrack),
+            "-map", "0:v", "-map", "1:a", "-c", "copy",
+            # Frame n is stamped n/fps exactly (constant frame rate); the delimiters have done their job.
+            "-bsf:v", f"filter_units=remove_types=9,setts=ts=N:duration=1:time_base=1/{fps}:prescale=1",
             "-video_track_timescale", str(track_timescale(fps)), "-movflags", "+faststart", "-f", "mp4",
             str(video_tmp)],
             on_time=lambda t: progress.update("mux", t / duration, "Joining scenes"), should_cancel=should_cancel)
@@ -270,16 +372,23 @@ def _publish(plan: CompilePlan, out: Path, work: Path, video_tmp: Path) -> Compi
 
 def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str | Path, cache_dir: str | Path,
                   on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None,
-                  workers: int = 2) -> CompileResult:
-    """Plan, render missing pieces into cache_dir (``workers`` at a time), and assemble the final video."""
+                  workers: int = 2, memory_budget_mb: float = 330) -> CompileResult:
+    """Plan; render the missing pieces and soundtrack into cache_dir (up to ``workers`` at a time, within the
+    memory budget); assemble the final video."""
     plan = plan_compile(scenes, settings)
     cache = Path(cache_dir)
-    paths = {p.key: cache / f"{p.key}.mp4" for p in plan.pieces}
+    paths = {p.key: cache / f"{p.key}{PIECE_SUFFIX}" for p in plan.pieces}
+    audio = cache / f"soundtrack-{soundtrack_key(plan)}.m4a"
     todo = [p for p in plan.pieces if not paths[p.key].is_file()]
-    weights = {p.key: _piece_effort(p) for p in todo}
+    jobs = [_Job(p.key, f"Rendering scene {p.scene + 1} of {len(scenes)}", _render_memory_mb(p), _piece_effort(p),
+                 lambda report, cancel, p=p: render_piece(p, paths[p.key], report, cancel)) for p in todo]
+    if not audio.is_file():
+        # Heaviest first is no use here: the soundtrack is light, so it runs beside the first piece.
+        jobs.insert(min(1, len(jobs)), _Job("soundtrack", "Mixing audio", 60, 5 + plan.duration * 0.3,
+                                            lambda report, cancel: render_soundtrack(plan, audio, report, cancel)))
+    weights = {job.key: job.effort for job in jobs}
     weights["assemble"] = _assembly_effort(plan)
     progress = Progress(on_progress, weights)
-    total_scenes = len(scenes)
     stop = threading.Event()
 
     def cancelled() -> bool:
@@ -287,24 +396,32 @@ def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str 
             stop.set()
         return stop.is_set()
 
-    def render(spec: PieceSpec) -> None:
-        if cancelled():
-            raise Cancelled("cancelled")
-        stage = f"Rendering scene {spec.scene + 1} of {total_scenes}"
-        progress.update(spec.key, 0, stage)
-        try:
-            render_piece(spec, paths[spec.key], lambda f: progress.update(spec.key, f, stage), cancelled)
-        except BaseException:
-            stop.set()  # one failure stops the other renders too
-            raise
+    queue = _JobQueue(jobs, memory_budget_mb)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while not stop.is_set() and (job := queue.take()) is not None:
+            progress.update(job.key, 0, job.stage)
+            try:
+                job.run(lambda f, job=job: progress.update(job.key, f, job.stage), cancelled)
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()  # one failure stops the other jobs too
+            finally:
+                queue.release(job)
 
     progress.update("assemble", 0, "Rendering scenes" if todo else "Joining scenes")
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(render, spec) for spec in todo]
-    errors = [f.exception() for f in futures if f.exception()]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(workers, len(jobs))))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if cancelled():
+        raise Cancelled("cancelled")
     if errors:
         raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
-    result = assemble(plan, paths, out_path, lambda f, stage: progress.update("assemble", f, stage), cancelled)
+    result = assemble(plan, paths, out_path, lambda f, stage: progress.update("assemble", f, stage), cancelled,
+                      soundtrack=audio)
     progress.finish("Done")
     result.rendered_pieces = [p.key for p in todo]
     result.reused_pieces = [p.key for p in plan.pieces if p not in todo]

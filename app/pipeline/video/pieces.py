@@ -25,6 +25,8 @@ MOTION = {"subtle": (0.06, 0.6), "strong": (0.16, 0.9)}
 _DRIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
 
 PieceProgress = Callable[[float], None]  # fraction of this piece done
+PIECE_SUFFIX = ".h264"  # raw H.264 (Annex B): pieces join by byte concatenation
+_ACCESS_UNIT_DELIMITER = b"\x00\x00\x01\x09"  # start code + AUD NAL header; never occurs inside a NAL
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,11 @@ class PieceSpec:
     @property
     def seconds(self) -> float:
         return self.frames / self.preset.fps
+
+    @property
+    def changing(self) -> bool:
+        """Every frame differs (a blend or motion), as opposed to one still frame held."""
+        return self.transition is not None or any(s.moving for s in self.sources)
 
 
 def make_piece(frames: int, preset: VideoPreset, encoder: EncoderSettings, sources: tuple[SourceFrames, ...],
@@ -133,13 +140,22 @@ def filter_graph(spec: PieceSpec, captions_path: str | None) -> str:
     return ";".join(chains)
 
 
+def frame_offsets(data: bytes) -> list[int]:
+    """Byte offset where each frame (access unit) of a rendered piece starts."""
+    offsets, at = [], data.find(_ACCESS_UNIT_DELIMITER)
+    while at >= 0:
+        offsets.append(at)
+        at = data.find(_ACCESS_UNIT_DELIMITER, at + len(_ACCESS_UNIT_DELIMITER))
+    return offsets
+
+
 def render_piece(spec: PieceSpec, out_path: str | Path, on_progress: PieceProgress | None = None,
                  should_cancel: Callable[[], bool] | None = None) -> Path:
-    """Encode the piece to out_path (MP4, video only); the file appears only when complete."""
+    """Encode the piece to out_path (raw H.264, see PIECE_SUFFIX); the file appears only when complete."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     stem = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}"
-    tmp, captions = Path(f"{stem}.part.mp4"), Path(f"{stem}.ass")
+    tmp, captions = Path(f"{stem}.part"), Path(f"{stem}.ass")
     try:
         if spec.captions_ass:
             captions.write_text(spec.captions_ass, encoding="utf-8")
@@ -148,7 +164,7 @@ def render_piece(spec: PieceSpec, out_path: str | Path, on_progress: PieceProgre
             args += ["-i", source.image]
         args += ["-filter_complex", filter_graph(spec, str(captions) if spec.captions_ass else None),
                  "-map", "[out]", "-frames:v", str(spec.frames), "-r", str(spec.preset.fps),
-                 *spec.encoder.ffmpeg_args(spec.preset.fps), "-an", "-f", "mp4", str(tmp)]
+                 *spec.encoder.ffmpeg_args(spec.preset.fps, spec.changing), "-an", "-f", "h264", str(tmp)]
         on_time = (lambda t: on_progress(min(1.0, t / spec.seconds))) if on_progress else None
         ffmpeg.run(args, on_time=on_time, should_cancel=should_cancel)
         os.replace(tmp, out)

@@ -52,33 +52,30 @@ class EncoderSettings:
     keyint_seconds: float = 2.0
     # A held still is encoded as one short GOP of this many seconds and repeated.
     still_unit_seconds: float = 1.0
-    threads: int = 2
+    threads: int = 1  # pieces render side by side, so one thread each uses the cores best
 
     def still_unit_frames(self, fps: int) -> int:
         return max(4, round(self.still_unit_seconds * fps))
 
-    def ffmpeg_args(self, fps: int) -> list[str]:
+    def ffmpeg_args(self, fps: int, changing: bool) -> list[str]:
         """Output options for one piece: H.264 High, yuv420p, BT.709 tags, no B-frames."""
         keyint = max(1, round(self.keyint_seconds * fps))
-        # bframes=0 makes every prefix of a piece a valid stream (pieces can be cut by
-        # stream copy); stitchable keeps SPS/PPS identical across separately encoded pieces;
-        # a short lookahead keeps memory low and still lets mb-tree favour the held frame.
+        # bframes=0 makes every prefix of a piece a valid stream (pieces can be cut between
+        # frames); aud=1 marks where each frame starts; stitchable keeps SPS/PPS identical
+        # across separately encoded pieces, so lookahead may differ: a short one lets mb-tree
+        # spend bits on a held frame that every later frame copies; changing frames skip it (memory).
         x264_params = ":".join([
-            "bframes=0", "stitchable=1", f"keyint={keyint}", "rc-lookahead=5",
+            "bframes=0", "aud=1", "stitchable=1", f"keyint={keyint}", f"rc-lookahead={0 if changing else 5}",
             f"threads={self.threads}", "colorprim=bt709", "transfer=bt709", "colormatrix=bt709",
         ])
         return [
             "-c:v", "libx264", "-preset", self.x264_preset, "-crf", str(self.crf),
             "-profile:v", "high", "-pix_fmt", "yuv420p", "-x264-params", x264_params,
             "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
-            "-color_range", "tv", "-video_track_timescale", str(track_timescale(fps)),
+            "-color_range", "tv",
         ]
 
 
 def track_timescale(fps: int) -> int:
-    """MP4 timescale for pieces: a whole number of ticks per frame, so joins stay on the frame grid."""
-    return ticks_per_frame(fps) * fps
-
-
-def ticks_per_frame(fps: int) -> int:
-    return max(1, -(-10_000 // fps))  # at least 10000 ticks a second, like ffmpeg's default
+    """MP4 timescale: a whole number of ticks per frame, at least 10000 a second like ffmpeg's default."""
+    return -(-10_000 // fps) * fps

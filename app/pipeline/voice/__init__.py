@@ -10,10 +10,12 @@ Example::
 """
 from __future__ import annotations
 
+from app.pipeline.images.base import (AuthenticationFailed, BadResponse, InvalidRequest, OutOfVendorCredits,
+                                      ProviderError, ProviderNotConfigured, ProviderTimeout, ProviderUnavailable,
+                                      ProviderUnreachable, RateLimited)
+
 from .azure import AzureSpeechProvider
-from .base import (AuthenticationFailed, BadResponse, InvalidRequest, OutOfVendorCredits, ProviderError,
-                   ProviderNotConfigured, ProviderTimeout, ProviderUnavailable, ProviderUnreachable,
-                   RateLimited, SpeechResult, Voice, VoiceProvider, WordTiming, to_project_wav)
+from .base import SpeechResult, Voice, VoiceProvider, WordTiming, to_project_wav
 from .espeak import EspeakVoiceProvider
 
 PROVIDERS = ("espeak", "azure")

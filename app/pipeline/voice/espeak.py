@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import bisect
 import ctypes
-import functools
 import os
 import re
 import threading
@@ -11,11 +10,13 @@ from pathlib import Path
 
 import espeakng_loader
 
-from .base import (InvalidRequest, ProgressCallback, SpeechResult, Voice, pcm16_wav, pcm_to_project_wav,
+from app.pipeline.images.base import InvalidRequest
+
+from .base import (ProgressCallback, SpeechResult, Voice, WordTiming, pcm16_wav, pcm_to_project_wav,
                    read_wav_mono, require_text, timings_from_starts, voiced_span, word_spans)
 
 VENDOR = "eSpeak NG"
-DEFAULT_VOICE = "gmw/en-US"  # voice ids are eSpeak identifiers; language codes like "fr" work too
+DEFAULT_VOICE = "gmw/en-US"  # voice ids are eSpeak identifiers; it also takes most language codes ("fr")
 DEFAULT_RATE = 175  # eSpeak's own default, words per minute
 MIN_RATE, MAX_RATE = 80, 450  # the range eSpeak accepts
 
@@ -61,6 +62,7 @@ class _Engine:
         self.lock = threading.Lock()
         self.pid: int | None = None  # the process whose copy of the library is initialised
         self.sample_rate = 0
+        self._voices: list[Voice] | None = None
         self._pcm: list[bytes] = []
         self._words: list[tuple[int, int, int]] = []  # (text_position, length, audio ms)
         self._callback = _SynthCallback(self._on_synth)  # kept referenced so ctypes won't free it
@@ -86,10 +88,11 @@ class _Engine:
         self.lib.espeak_SetSynthCallback(self._callback)
         self.sample_rate, self.pid = rate, os.getpid()
 
-    @functools.cached_property
     def voices(self) -> list[Voice]:
         """The usable voices, listed once: eSpeak reads every voice file to answer."""
         with self.lock:
+            if self._voices is not None:
+                return self._voices
             self._ensure_initialised()
             found, listing, i = [], self.lib.espeak_ListVoices(None), 0
             while listing[i]:
@@ -99,7 +102,8 @@ class _Engine:
                     found.append(Voice(id=identifier, name=voice.name.decode().replace("_", " "),
                                        language=language, gender={1: "male", 2: "female"}.get(voice.gender)))
                 i += 1
-        return sorted(found, key=lambda v: v.name.casefold())
+            self._voices = sorted(found, key=lambda v: v.name.casefold())
+            return self._voices
 
     def speak(self, text: str, voice: str, rate: int) -> tuple[bytes, list[tuple[int, int, int]], int]:
         """Raw 16-bit mono PCM for ``text``, its word events, and the sample rate."""
@@ -154,7 +158,7 @@ def _after_fork_in_child() -> None:
         _engine.lock = threading.Lock()
 
 
-# MUT os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class EspeakVoiceProvider:
@@ -166,7 +170,7 @@ class EspeakVoiceProvider:
 
     def voices(self) -> list[Voice]:
         """Every voice in the bundled eSpeak NG data, by name."""
-        return list(_shared_engine().voices)
+        return list(_shared_engine().voices())
 
     def synthesize(self, text: str, voice: str = DEFAULT_VOICE, rate: int | None = None, *,
                    on_progress: ProgressCallback | None = None) -> SpeechResult:
@@ -185,7 +189,8 @@ class EspeakVoiceProvider:
                             voice=voice, provider=self.name, timing_source="engine")
 
 
-def _timings(text: str, events: list[tuple[int, int, int]], speech_start: float, speech_end: float):
+def _timings(text: str, events: list[tuple[int, int, int]], speech_start: float,
+             speech_end: float) -> list[WordTiming]:
     """Each input word starts at the first WORD event inside it (eSpeak positions are 1-based)."""
     spans = word_spans(text)
     span_starts = [char_start for _, char_start, _ in spans]

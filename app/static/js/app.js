@@ -1,24 +1,35 @@
-// Small progressive enhancements; every page works without them.
+// Small progressive enhancements; every page works without them. No inline scripts (CSP).
 (function () {
   "use strict";
+  // Selects and checkboxes in .js-autosubmit forms apply on change: no "save" buttons.
   document.addEventListener("change", function (event) {
     var form = event.target.closest("form.js-autosubmit");
     if (form) form.requestSubmit();
   });
+  // Forms that replace or remove work ask first (hx-confirm does this for htmx buttons).
   document.addEventListener("submit", function (event) {
-    var form = event.target.closest("form.js-confirm");
-    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+    var message = event.target.dataset && event.target.dataset.confirm;
+    if (message && !window.confirm(message)) event.preventDefault();
   }, true);
   document.addEventListener("focusin", function (event) {
     if (event.target.matches("input.copyable")) event.target.select();
   });
-  // Autosave feedback: "Saving…" while a request is in flight, the server answers "Saved".
+  // "Split at cursor": send where the caret is in the scene's text box.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var target = event.detail.elt.dataset && event.detail.elt.dataset.splitFor;
+    if (target) {
+      var box = document.getElementById(target);
+      event.detail.parameters.offset = box ? box.selectionStart : "";
+    }
+  });
+  // Autosave feedback: "Saving…" while a request is in flight; the server answers "Saved".
   document.addEventListener("htmx:beforeRequest", function (event) {
-    var state = event.target.querySelector && event.target.querySelector(":scope > .save-state");
-    if (state) state.textContent = "Saving…";
+    var id = event.detail.elt.getAttribute("hx-target");
+    var state = id && id.charAt(0) === "#" && document.querySelector(id);
+    if (state && state.classList.contains("save-state")) state.textContent = "Saving…";
   });
   document.addEventListener("htmx:sendError", function () {
     var notices = document.getElementById("notices");
-    if (notices) notices.innerHTML = '<div class="notice notice-error" role="alert">The server can\'t be reached. Your last change was not saved; it will be sent again when you edit.</div>';
+    if (notices) notices.innerHTML = '<div class="notice notice-error" role="alert">The server can\'t be reached, so your last change was not saved. It is still on this page; edit again to retry.</div>';
   });
 })();

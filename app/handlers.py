@@ -1,0 +1,133 @@
+"""What each kind of job does: call the pipeline, store the result, link it to the scene.
+
+Each handler takes (job, project, segment, progress) and returns a short message. Results are
+stored under a key derived from the job id, so a retried job overwrites rather than duplicates.
+"""
+from __future__ import annotations
+
+from flask import current_app
+
+from . import project_settings
+from .extensions import db
+from .media import get_storage, project_prefix
+from .models import Asset, Job, Project, Segment, Workspace
+from .pipeline.images import ImageRequest, ProviderError, build_prompt, image_provider
+from .pipeline.llm import ChatConfig
+from .pipeline.suggestions import suggest
+from .pipeline.voice import voice_provider
+from .tasks import JobFailed, Progress
+
+
+def store_asset(job: Job, project: Project, segment: Segment | None, kind: str, key: str,
+                data: bytes, mime: str, **provenance) -> Asset:
+    """Save bytes and their Asset row; the same key twice (a retry) updates the one row."""
+    get_storage().put_bytes(key, data, mime)
+    asset = db.session.scalar(db.select(Asset).filter_by(storage_key=key))
+    if asset is None:
+        asset = Asset(storage_key=key, workspace_id=project.workspace_id, project_id=project.id)
+        db.session.add(asset)
+    asset.segment_id = segment.id if segment else None
+    asset.kind, asset.mime, asset.size = kind, mime, len(data)
+    asset.created_by_id = job.created_by_id
+    for field, value in provenance.items():
+        setattr(asset, field, value)
+    db.session.flush()
+    return asset
+
+
+def _scene_gone(segment: Segment | None) -> bool:
+    return segment is None or db.session.get(Segment, segment.id) is None
+
+
+def handle_image(job: Job, project: Project, segment: Segment, progress: Progress) -> str:
+    if _scene_gone(segment):
+        raise JobFailed("The scene was deleted before its image was made.")
+    model = job.params["model"]
+    prompt = build_prompt(project_settings.get(project, "style"), job.params["description"])
+    request = ImageRequest(prompt=prompt, size=project_settings.image_size(project),
+                           seed=job.params["seed"], model=model,
+                           aspect_ratio=project_settings.get(project, "aspect_ratio"),
+                           negative_prompt=job.params.get("negative_prompt", ""))
+    provider = image_provider(
+        model, stability_api_key=_stability_key(project),
+        stability_base_url=current_app.config["STABILITY_BASE_URL"], timeout=90)
+    progress(0.05, "Generating the image…")
+    try:
+        result = provider.generate(request, on_progress=lambda f, m: progress(0.05 + 0.85 * f, m))
+    except ProviderError as exc:
+        raise JobFailed(exc.user_message, retryable=exc.retryable) from exc
+    progress.check_cancel()
+    extension = "png" if result.mime == "image/png" else "jpg"
+    key = f"{project_prefix(project.workspace_id, project.id)}images/job-{job.id}.{extension}"
+    asset = store_asset(job, project, segment, "image", key, result.data, result.mime,
+                        provider=result.provider, model=result.model, prompt=result.prompt,
+                        seed=result.seed, meta={"width": result.size[0], "height": result.size[1],
+                                                "description": job.params["description"],
+                                                "finish_reason": result.finish_reason})
+    segment.image_asset_id = asset.id
+    project.touch()
+    db.session.commit()
+    return f"Image ready ({result.model})."
+
+
+def _stability_key(project: Project) -> str:
+    """A workspace's own key (set by its admins) wins over the server-wide one."""
+    workspace = db.session.get(Workspace, project.workspace_id)
+    return workspace.stability_api_key or current_app.config["STABILITY_API_KEY"]
+
+
+def handle_voice(job: Job, project: Project, segment: Segment, progress: Progress) -> str:
+    if _scene_gone(segment):
+        raise JobFailed("The scene was deleted before its voiceover was made.")
+    name = job.params["provider"]
+    provider = voice_provider(name, key=current_app.config["AZURE_SPEECH_KEY"],
+                              region=current_app.config["AZURE_SPEECH_REGION"])
+    progress(0.1, "Speaking the scene…")
+    try:
+        speech = provider.synthesize(segment.text, job.params["voice"], job.params.get("rate"))
+    except ProviderError as exc:
+        raise JobFailed(exc.user_message, retryable=exc.retryable) from exc
+    progress.check_cancel()
+    key = f"{project_prefix(project.workspace_id, project.id)}audio/job-{job.id}.wav"
+    asset = store_asset(job, project, segment, "audio", key, speech.wav, "audio/wav",
+                        provider=speech.provider, model=speech.voice, prompt=segment.text,
+                        meta={"duration": speech.duration, "timing_source": speech.timing_source,
+                              "words": [list(w) for w in speech.words]})
+    segment.audio_asset_id = asset.id
+    project.touch()
+    db.session.commit()
+    return f"Voiceover ready ({speech.duration:.1f} s)."
+
+
+def llm_config() -> ChatConfig | None:
+    """The OpenAI-compatible endpoint, when the operator configured one."""
+    config = current_app.config
+    if not (config["LLM_BASE_URL"] and config["LLM_MODEL"]):
+        return None
+    return ChatConfig(config["LLM_BASE_URL"], config["LLM_API_KEY"], config["LLM_MODEL"])
+
+
+def handle_suggest(job: Job, project: Project, segment: Segment, progress: Progress) -> str:
+    """Describe a scene; fill an empty description, else keep it and offer the suggestion."""
+    if _scene_gone(segment):
+        raise JobFailed("The scene was deleted.")
+    scenes = project.segments
+    index = scenes.index(segment)
+    progress(0.1, "Thinking about the scene…")
+    result = suggest(segment.text, style=project_settings.get(project, "style"), llm=llm_config(),
+                     previous=scenes[index - 1].text if index else "",
+                     following=scenes[index + 1].text if index + 1 < len(scenes) else "")
+    if segment.description.strip():
+        segment.settings = {**segment.settings, "suggestion": {
+            "text": result.text, "source": result.source, "note": result.note}}
+    else:
+        segment.description = result.text
+    db.session.commit()
+    return f"Suggested ({result.source}). {result.note}".strip()
+
+
+HANDLERS = {
+    "suggest": handle_suggest,
+    "image": handle_image,
+    "voice": handle_voice,
+}
