@@ -1,10 +1,14 @@
 """Command-line tools: `flask --app wsgi <group> <command>`."""
+import json
+
 import click
 from flask import Flask, current_app
 
 from . import ledger
 from .extensions import db
 from .models import Workspace
+from .pipeline.script_import import ScriptImportError, decode_script
+from .pipeline.segmentation import segment, to_json
 
 
 def _workspace(workspace_id: int) -> Workspace:
@@ -39,6 +43,31 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         ledger.ensure_monthly_grant(workspace)
         click.echo(f"{workspace.name} is now on the {plans[plan]['label']} plan.")
+
+    @app.cli.command("segment")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--wpm", default=150.0, show_default=True, help="Speaking rate, words per minute.")
+    @click.option("--min-seconds", default=4.0, show_default=True)
+    @click.option("--max-seconds", default=15.0, show_default=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print the segmentation as JSON.")
+    def segment_file(file: str, wpm: float, min_seconds: float, max_seconds: float,
+                     as_json: bool):
+        """Cut a script file into topics and timed scenes (offline)."""
+        with open(file, "rb") as handle:
+            data = handle.read()
+        try:
+            text = decode_script(data, file, max_bytes=current_app.config["MAX_SCRIPT_FILE_BYTES"],
+                                 max_chars=current_app.config["MAX_SCRIPT_CHARS"])
+        except ScriptImportError as exc:
+            raise click.ClickException(str(exc))
+        cut = segment(text, wpm=wpm, min_seconds=min_seconds, max_seconds=max_seconds)
+        if as_json:
+            click.echo(json.dumps(to_json(cut), ensure_ascii=False, indent=2))
+            return
+        for number, topic in enumerate(cut.topics):
+            click.echo(f"\n## {topic.title}")
+            for scene in (s for s in cut.segments if s.topic == number):
+                click.echo(f"  [{scene.seconds:5.1f} s] {' '.join(scene.text.split())[:100]}")
 
     @app.cli.group()
     def credits():

@@ -143,3 +143,18 @@ def owner(client, make_member):
     email, workspace_id = make_member("owner")
     client.login(email)
     return client, workspace_id
+
+
+@pytest.fixture
+def work(app):
+    """Run every queued job on a real RQ worker (burst mode: returns when the queues are empty)."""
+    from rq import Queue, Worker
+
+    from app.queue import QUEUES, redis_connection
+
+    def run():
+        with app.app_context():
+            connection = redis_connection()
+            Worker([Queue(q, connection=connection) for q in QUEUES],
+                   connection=connection).work(burst=True)
+    return run

@@ -1,6 +1,8 @@
 """Editing the cut: merge, split, move boundaries, topics, and undo/redo by snapshots."""
 from __future__ import annotations
 
+import re
+
 from ..extensions import db
 from ..models import Asset, Project, Revision, Segment
 from ..pipeline.segmentation import Segmentation, estimate_seconds, sentence_spans
@@ -20,7 +22,7 @@ def wpm(project: Project) -> float:
 
 def retime(project: Project, segment: Segment) -> None:
     """Scenes timed by estimate follow their text; fitted or typed durations stay."""
-    if segment.timing_source == "estimate":
+    if segment.timing_source in (None, "estimate"):  # None: a new row, before its default
         segment.seconds = round(estimate_seconds(segment.text, wpm(project)), 1)
 
 
@@ -116,20 +118,33 @@ def _restore(project: Project, scenes: list[dict]) -> None:
 
 # --- whole-script segmentation ----------------------------------------------------------------
 
+HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+.*$", re.MULTILINE)
+
+
+def narration(scene_text: str) -> str:
+    """What is spoken: the scene's text without Markdown headings (they titled its topic)."""
+    return re.sub(r"\n{3,}", "\n\n", HEADING.sub("", scene_text)).strip()
+
+
 def replace_with(project: Project, cut: Segmentation) -> None:
     """Replace all scenes with an automatic segmentation."""
     for old in list(project.segments):
         db.session.delete(old)
     project.segments = []
     db.session.flush()
-    first_scene_of_topic = {}
-    for index, scene in enumerate(cut.segments):
-        first_scene_of_topic.setdefault(scene.topic, index)
-    for index, scene in enumerate(cut.segments):
-        title = cut.topics[scene.topic].title if first_scene_of_topic[scene.topic] == index else None
-        project.segments.append(Segment(position=index, text=scene.text.strip(),
-                                        topic_title=(title or None) and title[:200],
-                                        seconds=round(scene.seconds, 1), settings={}))
+    opens_topic, seen = None, set()
+    for scene in cut.segments:
+        if scene.topic not in seen:
+            seen.add(scene.topic)
+            opens_topic = (cut.topics[scene.topic].title or "Untitled")[:200]
+        text = narration(scene.text)
+        if not text:
+            continue  # a heading with no narration under it: its title passes to the next scene
+        segment = Segment(position=len(project.segments), text=text, topic_title=opens_topic,
+                          settings={})
+        retime(project, segment)
+        project.segments.append(segment)
+        opens_topic = None
     _renumber(project)
 
 

@@ -18,7 +18,7 @@ from app.pipeline.segmentation import (
     to_json,
     word_count,
 )
-from tests.pipeline.test_suggestions import API_KEY, MODEL, FakeChatCompletions
+from tests.fakes.chat_completions import API_KEY, MODEL, FakeChatCompletions
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = {d["name"]: d["text"] for d in json.loads((ROOT / "bench/data/factbook_backgrounds.json").read_text())["documents"]}

@@ -87,17 +87,19 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _fit(image: str, preset: VideoPreset) -> str:
-    """Scale a still to the frame once; another shape is centred over a blurred fill of itself."""
+def _fit(image: str, preset: VideoPreset, n: int) -> str:
+    """Scale still number n to the frame once; another shape is centred over a blurred fill of itself."""
     w, h = preset.width, preset.height
     with Image.open(image) as im:
         iw, ih = im.size
     if abs(iw / ih - w / h) < 0.01:
         return f"scale={w}:{h}:flags=lanczos"
-    return (f"format=gbrp,split[bg][fg];[bg]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},"
-            f"boxblur=luma_radius=min(h\\,w)/20:luma_power=2[bgb];"
-            f"[fg]scale={w}:{h}:force_original_aspect_ratio=decrease:flags=lanczos[fgs];"
-            f"[bgb][fgs]overlay=(W-w)/2:(H-h)/2")
+    # Stays in RGB until the one BT.709 conversion that follows.
+    return (f"format=gbrp,split[bg{n}][fg{n}];"
+            f"[bg{n}]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},"
+            f"boxblur=luma_radius=min(h\\,w)/20:luma_power=2[bgb{n}];"
+            f"[fg{n}]scale={w}:{h}:force_original_aspect_ratio=decrease:flags=lanczos[fgs{n}];"
+            f"[bgb{n}][fgs{n}]overlay=(W-w)/2:(H-h)/2:format=gbrp")
 
 
 def _motion(source: SourceFrames) -> str:
@@ -121,7 +123,7 @@ def filter_graph(spec: PieceSpec, captions_path: str | None) -> str:
     fps = spec.preset.fps
     chains = []
     for i, source in enumerate(spec.sources):
-        chain = (f"[{i}:v]{_fit(source.image, spec.preset)},"
+        chain = (f"[{i}:v]{_fit(source.image, spec.preset, i)},"
                  f"scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
                  f"loop=loop={spec.frames - 1}:size=1,settb=1/{fps},setpts=N")
         if source.moving:
