@@ -32,6 +32,15 @@ def _database_url(raw: str | None, instance: Path) -> str:
     return raw
 
 
+def _credit_costs(raw: str) -> dict[str, int]:
+    """IMAGE_CREDIT_COSTS="draft=1,core=3" overrides the catalogue's default prices."""
+    costs = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        model, _, price = item.partition("=")
+        costs[model.strip()] = int(price)
+    return costs
+
+
 def _flag(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
@@ -87,6 +96,7 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         # Plans and credits.
         "PLANS": PLANS,
         "DEFAULT_PLAN": os.environ.get("DEFAULT_PLAN", "starter"),
+        "IMAGE_CREDIT_COSTS": _credit_costs(os.environ.get("IMAGE_CREDIT_COSTS", "")),
         "INVITE_TTL_HOURS": int(os.environ.get("INVITE_TTL_HOURS", "72")),
         # Providers: keys only from the environment (or workspace settings, for admins).
         "STABILITY_API_KEY": os.environ.get("STABILITY_API_KEY", ""),
@@ -100,6 +110,11 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         "MAX_SCRIPT_CHARS": int(os.environ.get("MAX_SCRIPT_CHARS", "200000")),
         "MAX_SCRIPT_FILE_BYTES": int(os.environ.get("MAX_SCRIPT_FILE_MB", "2")) * 1024 * 1024,
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
+        # Jobs: how often running jobs prove they are alive, when silence means the worker died,
+        # and a factor on retry back-off (0 retries at once; tests use it).
+        "JOB_HEARTBEAT_SECONDS": float(os.environ.get("JOB_HEARTBEAT_SECONDS", "10")),
+        "JOB_ABANDONED_SECONDS": float(os.environ.get("JOB_ABANDONED_SECONDS", "45")),
+        "JOB_RETRY_SCALE": float(os.environ.get("JOB_RETRY_SCALE", "1")),
     }
     if overrides:
         config.update(overrides)

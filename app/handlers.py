@@ -5,9 +5,12 @@ stored under a key derived from the job id, so a retried job overwrites rather t
 """
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from flask import current_app
 
-from . import project_settings
+from . import production, project_settings
 from .extensions import db
 from .media import get_storage, project_prefix
 from .models import Asset, Job, Project, Segment, Workspace
@@ -15,7 +18,9 @@ from .pipeline.images import ImageRequest, ProviderError, build_prompt, image_pr
 from .pipeline.llm import ChatConfig
 from .pipeline.suggestions import suggest
 from .pipeline.voice import voice_provider
-from .tasks import JobFailed, Progress
+from .pipeline.ffmpeg import Cancelled
+from .pipeline.video import render_scene_preview
+from .tasks import JobCancelled, JobFailed, Progress
 
 
 def store_asset(job: Job, project: Project, segment: Segment | None, kind: str, key: str,
@@ -33,6 +38,13 @@ def store_asset(job: Job, project: Project, segment: Segment | None, kind: str, 
         setattr(asset, field, value)
     db.session.flush()
     return asset
+
+
+def link(segment: Segment, **values) -> None:
+    """Point a scene at new media without its version check: people may be editing its text
+    while the job ran, and a new image doesn't conflict with their words."""
+    db.session.execute(db.update(Segment).where(Segment.id == segment.id).values(**values)
+                       .execution_options(synchronize_session=False))
 
 
 def _scene_gone(segment: Segment | None) -> bool:
@@ -64,7 +76,7 @@ def handle_image(job: Job, project: Project, segment: Segment, progress: Progres
                         seed=result.seed, meta={"width": result.size[0], "height": result.size[1],
                                                 "description": job.params["description"],
                                                 "finish_reason": result.finish_reason})
-    segment.image_asset_id = asset.id
+    link(segment, image_asset_id=asset.id)
     project.touch()
     db.session.commit()
     return f"Image ready ({result.model})."
@@ -93,10 +105,32 @@ def handle_voice(job: Job, project: Project, segment: Segment, progress: Progres
                         provider=speech.provider, model=speech.voice, prompt=segment.text,
                         meta={"duration": speech.duration, "timing_source": speech.timing_source,
                               "words": [list(w) for w in speech.words]})
-    segment.audio_asset_id = asset.id
+    link(segment, audio_asset_id=asset.id)
     project.touch()
     db.session.commit()
     return f"Voiceover ready ({speech.duration:.1f} s)."
+
+
+def handle_preview(job: Job, project: Project, segment: Segment, progress: Progress) -> str:
+    """One scene through the compile's own piece render and mux: what you see is what you get."""
+    if _scene_gone(segment) or segment.image is None:
+        raise JobFailed("The scene has no image to preview.")
+    with tempfile.TemporaryDirectory() as work:
+        workdir = Path(work)
+        scene = production.scene_input(project, segment, workdir, is_last=True)
+        out = workdir / "preview.mp4"
+        try:
+            render_scene_preview(scene, production.compile_settings(project), out,
+                                 production.piece_cache_dir(), on_progress=progress,
+                                 should_cancel=progress.cancelled)
+        except Cancelled as exc:
+            raise JobCancelled() from exc
+        key = f"{project_prefix(project.workspace_id, project.id)}previews/job-{job.id}.mp4"
+        asset = store_asset(job, project, segment, "preview", key, out.read_bytes(), "video/mp4",
+                            meta={"duration": scene.duration})
+    job.result = {"asset_id": asset.id}
+    db.session.commit()
+    return "Preview ready."
 
 
 def llm_config() -> ChatConfig | None:
@@ -117,17 +151,22 @@ def handle_suggest(job: Job, project: Project, segment: Segment, progress: Progr
     result = suggest(segment.text, style=project_settings.get(project, "style"), llm=llm_config(),
                      previous=scenes[index - 1].text if index else "",
                      following=scenes[index + 1].text if index + 1 < len(scenes) else "")
-    if segment.description.strip():
-        segment.settings = {**segment.settings, "suggestion": {
-            "text": result.text, "source": result.source, "note": result.note}}
-    else:
-        segment.description = result.text
+    # Fill the description only if it is still empty at this instant: never overwrite typing.
+    filled = db.session.execute(
+        db.update(Segment).where(Segment.id == segment.id, db.func.trim(Segment.description) == "")
+        .values(description=result.text, version=Segment.version + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    if not filled:
+        db.session.refresh(segment)
+        link(segment, settings={**segment.settings, "suggestion": {
+            "text": result.text, "source": result.source, "note": result.note}})
     db.session.commit()
     return f"Suggested ({result.source}). {result.note}".strip()
 
 
 HANDLERS = {
     "suggest": handle_suggest,
+    "preview": handle_preview,
     "image": handle_image,
     "voice": handle_voice,
 }

@@ -34,8 +34,6 @@ KINDS = {
     "preview": JobKind("video", 600),
     "compile": JobKind("video", 3 * 3600),
 }
-# A running job whose worker stopped sending heartbeats for this long was abandoned.
-ABANDONED_AFTER = timedelta(seconds=45)
 RECENT = timedelta(seconds=20)
 
 
@@ -61,10 +59,12 @@ def enqueue(kind: str, *, project: Project, segment: Segment | None = None,
             db.session.delete(job)
             db.session.commit()
             raise
+    scale = current_app.config["JOB_RETRY_SCALE"]
+    retry = Retry(max=len(spec.retries), interval=[int(s * scale) for s in spec.retries]) \
+        if spec.retries else None
     try:
         Queue(spec.queue, connection=redis_connection()).enqueue_call(
-            "app.tasks.run", args=(job.id,), job_id=job.rq_id, timeout=spec.timeout,
-            retry=Retry(max=len(spec.retries), interval=list(spec.retries)) if spec.retries else None,
+            "app.tasks.run", args=(job.id,), job_id=job.rq_id, timeout=spec.timeout, retry=retry,
             result_ttl=3600, failure_ttl=7 * 86400)
     except RedisError as exc:
         finish(job, "failed", QueueUnavailable().args[0])
@@ -104,6 +104,11 @@ def active_jobs(project: Project, kind: str | None = None, include_recent: bool 
     return list(db.session.scalars(query.filter(condition).order_by(Job.id)))
 
 
+def abandoned_after() -> timedelta:
+    """A running job whose worker sent no heartbeat for this long was abandoned."""
+    return timedelta(seconds=current_app.config["JOB_ABANDONED_SECONDS"])
+
+
 def reconcile(project: Project) -> None:
     """Fail jobs whose worker died (kill -9, lost machine) so nothing stays 'generating' forever."""
     now = utcnow()
@@ -112,9 +117,9 @@ def reconcile(project: Project) -> None:
         status = _rq_status(job)
         if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
             finish(job, "failed", "The worker stopped this job. Retry it.")
-        elif status is None and job.created_at < now - ABANDONED_AFTER:
+        elif status is None and job.created_at < now - abandoned_after():
             finish(job, "failed", "The job was lost from the queue. Retry it.")
-        elif job.state == "running" and (job.heartbeat_at or job.started_at or now) < now - ABANDONED_AFTER:
+        elif job.state == "running" and (job.heartbeat_at or job.started_at or now) < now - abandoned_after():
             _cancel_rq(job)
             finish(job, "failed", "The worker running this job stopped responding (it may have "
                    "crashed or restarted). Nothing was charged for it. Retry it.")
@@ -192,12 +197,13 @@ def _slots_key(workspace_id: int) -> str:
 
 def acquire_slot(job: Job, limit: int) -> bool:
     now = time.time()
-    return bool(redis_connection().eval(_ACQUIRE, 1, _slots_key(job.workspace_id),
-                                        now - ABANDONED_AFTER.total_seconds(), now, job.id, limit))
+    stale = now - abandoned_after().total_seconds()
+    return bool(redis_connection().eval(_ACQUIRE, 1, _slots_key(job.workspace_id), stale, now,
+                                        job.id, limit))
 
 
-def refresh_slot(job: Job) -> None:
-    redis_connection().zadd(_slots_key(job.workspace_id), {str(job.id): time.time()}, xx=True)
+def refresh_slot(connection, workspace_id: int, job_id: int) -> None:
+    connection.zadd(_slots_key(workspace_id), {str(job_id): time.time()}, xx=True)
 
 
 def release_slot(job: Job) -> None:

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
+from flask import current_app
+from redis.exceptions import RedisError
 from rq import Queue, get_current_job
+from sqlalchemy import update
 
 from . import jobs
 from .extensions import db
 from .models import Job, Project, Segment, Workspace, utcnow
 
 log = logging.getLogger("scriptreel.tasks")
-HEARTBEAT_SECONDS = 10
 SLOT_RETRY = timedelta(seconds=3)
 
 
@@ -33,40 +36,59 @@ class JobFailed(Exception):
 
 
 class Progress:
-    """What a handler reports through: fraction done, a stage message, and cancel checks."""
+    """What a handler reports through: fraction done, a stage message, and cancel checks.
+
+    Safe to call from the pipeline's own threads: it writes through the engine (not the
+    request-style session) and reads the cancel flag from Redis directly.
+    """
+
+    WRITE_EVERY = 0.5  # seconds between progress writes, unless the stage changes
 
     def __init__(self, job: Job):
-        self.job = job
-        self.fraction = 0.0
+        self.job_id = job.id
+        self.engine = db.engine
+        self.redis = jobs.redis_connection()
+        self.fraction, self.message, self.written_at = 0.0, "", 0.0
+        self.lock = threading.Lock()
 
     def __call__(self, fraction: float, message: str | None = None) -> None:
-        # Never backwards, and never 100 % before the job is really finished.
-        self.fraction = max(self.fraction, min(float(fraction), 0.99))
-        self.job.progress = self.fraction
-        if message:
-            self.job.message = message[:300]
-        self.job.heartbeat_at = utcnow()
-        db.session.commit()
-        self.check_cancel()
+        with self.lock:
+            # Never backwards, and never 100 % before the job has really finished.
+            fraction = max(self.fraction, min(float(fraction), 0.99))
+            changed = bool(message) and message != self.message
+            now = time.monotonic()
+            if not changed and now - self.written_at < self.WRITE_EVERY:
+                self.fraction = fraction
+                return
+            self.fraction, self.written_at = fraction, now
+            self.message = message or self.message
+            values = {"progress": fraction, "heartbeat_at": utcnow()}
+            if self.message:
+                values["message"] = self.message[:300]
+            with self.engine.begin() as conn:
+                conn.execute(update(Job).where(Job.id == self.job_id).values(**values))
 
     def cancelled(self) -> bool:
-        return jobs.cancel_requested(self.job.id)
+        try:
+            return bool(self.redis.exists(jobs.cancel_key(self.job_id)))
+        except RedisError:
+            return False
 
     def check_cancel(self) -> None:
         if self.cancelled():
             raise JobCancelled()
 
 
-def _heartbeat(job_id: int, workspace_id: int, stop: threading.Event) -> None:
-    """Keep the job marked alive while a long provider call or encode runs."""
-    from sqlalchemy import update
-    while not stop.wait(HEARTBEAT_SECONDS):
+def _heartbeat(progress: Progress, workspace_id: int, every: float, stop: threading.Event) -> None:
+    """Keep the job (and its workspace slot) marked alive during long provider calls or encodes."""
+    while not stop.wait(every):
         try:
-            with db.engine.begin() as conn:
-                conn.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow()))
-            jobs.refresh_slot(Job(id=job_id, workspace_id=workspace_id))
+            with progress.engine.begin() as conn:
+                conn.execute(update(Job).where(Job.id == progress.job_id)
+                             .values(heartbeat_at=utcnow()))
+            jobs.refresh_slot(progress.redis, workspace_id, progress.job_id)
         except Exception:  # a missed beat is harmless; the next one retries
-            log.warning("heartbeat failed for job %s", job_id)
+            log.warning("heartbeat failed for job %s", progress.job_id)
 
 
 def run(job_id: int) -> None:
@@ -83,11 +105,13 @@ def run(job_id: int) -> None:
     job.state, job.started_at, job.heartbeat_at = "running", utcnow(), utcnow()
     job.message = "Working…"
     db.session.commit()
+    progress = Progress(job)
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat, args=(job.id, job.workspace_id, stop), daemon=True)
+    beat = threading.Thread(target=_heartbeat, daemon=True, args=(
+        progress, job.workspace_id, current_app.config["JOB_HEARTBEAT_SECONDS"], stop))
     beat.start()
     try:
-        _execute(job)
+        _execute(job, progress)
     finally:
         stop.set()
         jobs.release_slot(job)
@@ -104,11 +128,10 @@ def _wait_for_slot(job: Job, limit: int) -> None:
         SLOT_RETRY, "app.tasks.run", job.id, job_id=job.rq_id, job_timeout=current.timeout)
 
 
-def _execute(job: Job) -> None:
+def _execute(job: Job, progress: Progress) -> None:
     from .handlers import HANDLERS
     project = db.session.get(Project, job.project_id)
     segment = db.session.get(Segment, job.segment_id) if job.segment_id else None
-    progress = Progress(job)
     try:
         progress.check_cancel()
         message = HANDLERS[job.kind](job, project, segment, progress)

@@ -64,6 +64,7 @@ def app(tmp_path, redis_url, monkeypatch):
         "REDIS_URL": redis_url,
         "MEDIA_ROOT": str(tmp_path / "media"),
         "RATELIMIT_ENABLED": False,
+        "JOB_RETRY_SCALE": 0,  # retry transient provider errors at once
     })
     app.test_client_class = Client
     with app.app_context():
@@ -134,6 +135,25 @@ def make_member(app):
             user.current_workspace_id = workspace.id
             db.session.commit()
             return user.email, workspace.id
+    return make
+
+
+@pytest.fixture
+def project_with_scenes(app, owner):
+    """A logged-in owner and a project cut into scenes: (client, project_id, [segment ids])."""
+    client, _ = owner
+
+    def make(script: str = "The harbour wakes at dawn. Boats head out to sea.\n\n"
+                           "At noon the market opens. Traders sell the catch.",
+             title: str = "Harbour"):
+        response = client.submit("/projects", {"title": title})
+        pid = int(re.search(r"/projects/(\d+)/", response.location).group(1))
+        client.submit(f"/projects/{pid}/script/segment", {"script": script, "wpm": 150,
+                                                          "min_seconds": 1, "max_seconds": 6})
+        with app.app_context():
+            from app.models import Project
+            ids = [s.id for s in db.session.get(Project, pid).segments]
+        return client, pid, ids
     return make
 
 

@@ -1,13 +1,335 @@
-"""Step 3: images and voiceovers for every scene."""
-from flask import Blueprint, render_template
+"""Step 3: images and voiceovers per scene — generate, review, regenerate, upload, fit, preview."""
+from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, g, render_template, request
+from flask_login import current_user
+
+from .. import ledger, project_settings
 from ..access import permission, project_or_404
+from ..extensions import db
+from ..jobs import active_jobs, cancel, enqueue
+from ..media import get_storage, project_prefix
+from ..models import Asset, Job, Project, Segment
+from ..pipeline import uploads
+from ..pipeline.images import MODELS
+from ..pipeline.voice import voice_provider
 from ..projects.routes import step_context
+from ..queue import QueueUnavailable, new_job_id
+from . import service
 
 bp = Blueprint("assets", __name__, url_prefix="/projects/<int:project_id>")
+MAX_IMAGE_BYTES = 25 * 1024 * 1024
+MAX_IMAGE_PIXELS = 60_000_000
+MAX_AUDIO_BYTES = 50 * 1024 * 1024
+MAX_AUDIO_SECONDS = 600
+
+
+def _segment(project: Project, segment_id: int) -> Segment:
+    segment = next((s for s in project.segments if s.id == segment_id), None)
+    if segment is None:
+        abort(404)
+    return segment
+
+
+def _latest_jobs(project: Project) -> dict[int, Job]:
+    """The newest job of each scene (images, voice, preview), for its status line."""
+    latest: dict[int, Job] = {}
+    active_jobs(project)  # repairs abandoned jobs first
+    for job in db.session.scalars(db.select(Job).filter(
+            Job.project_id == project.id, Job.segment_id.is_not(None),
+            Job.kind.in_(("image", "voice", "preview"))).order_by(Job.id)):
+        latest.setdefault(job.segment_id, {})[job.kind] = job
+    return latest
+
+
+def _versions(project: Project) -> dict[int, list[Asset]]:
+    by_scene: dict[int, list[Asset]] = {}
+    for asset in db.session.scalars(db.select(Asset).filter_by(project_id=project.id, kind="image")
+                                    .order_by(Asset.id.desc())):
+        if asset.segment_id:
+            by_scene.setdefault(asset.segment_id, []).append(asset)
+    return by_scene
+
+
+def _context(project: Project) -> dict:
+    plan_tier = service.plan_tier()
+    return {"project": project, "latest": _latest_jobs(project), "versions": _versions(project),
+            "models": MODELS, "plan_tier": plan_tier, "cost": service.image_cost,
+            "model_for": lambda s: service.model_for(project, s),
+            "allowed": lambda m: service.tier_allows(plan_tier, m),
+            "too_long": service.audio_too_long, "settings": project_settings,
+            "balance": ledger.balance(project.workspace_id),
+            "missing_cost": sum(service.image_cost(service.model_for(project, s))
+                                for s in project.segments if not s.image_asset_id),
+            "any_active": any(j.active for j in active_jobs(project))}
+
+
+def _voices():
+    cache = current_app.extensions.setdefault("scriptreel_voices", {})
+    if "espeak" not in cache:
+        cache["espeak"] = voice_provider("espeak").voices()
+    return cache["espeak"]
 
 
 @bp.get("/assets")
 @permission("view")
 def page(project_id: int):
-    return render_template("assets/page.html", **step_context(project_or_404(project_id), 3))
+    project = project_or_404(project_id)
+    return render_template("assets/page.html", voices=_voices(),
+                           **{**_context(project), **step_context(project, 3)})
+
+
+def _grid(project: Project, status: int = 200, **extra):
+    """The scene grid and the job poller; answers every htmx action on this page."""
+    return render_template("assets/_grid.html", **_context(project), **extra), status
+
+
+@bp.get("/assets/status")
+@permission("view")
+def status(project_id: int):
+    project = project_or_404(project_id)
+    return render_template("assets/_status.html", **_context(project))
+
+
+@bp.post("/assets/settings")
+@permission("edit")
+def save_settings(project_id: int):
+    project = project_or_404(project_id)
+    form, values, error = request.form, {}, None
+    if "aspect_ratio" in form:
+        if form["aspect_ratio"] not in project_settings.ASPECTS:
+            abort(400)
+        values["aspect_ratio"] = form["aspect_ratio"]
+    if "image_model" in form:
+        try:
+            service.check_model(form["image_model"])
+            values["image_model"] = form["image_model"]
+        except service.NotAllowed as exc:
+            error = str(exc)
+    if "voice" in form:
+        if form["voice"] not in {v.id for v in _voices()}:
+            error = "Choose a voice from the list."
+        else:
+            values["voice"] = form["voice"]
+    if "voice_rate" in form:
+        rate = form.get("voice_rate", type=int)
+        if rate is None or not 80 <= rate <= 300:
+            error = "The speaking rate must be between 80 and 300 words per minute."
+        else:
+            values["voice_rate"] = rate
+    project_settings.update(project, **values)
+    db.session.commit()
+    return _grid(project, 422 if error else 200, error=error,
+                 notice=None if error else "Saved.")
+
+
+@bp.post("/assets/scenes/<int:segment_id>/image")
+@permission("edit")
+def generate_image(project_id: int, segment_id: int):
+    """Generate (or regenerate) one scene's image with the description as edited here."""
+    project = project_or_404(project_id)
+    segment = _segment(project, segment_id)
+    description = request.form.get("description", segment.description).strip()
+    model = request.form.get("model") or service.model_for(project, segment)
+    if not description and not segment.text.strip():
+        return _grid(project, 422, error="Describe the scene first.", error_for=segment.id)
+    if description != segment.description:
+        segment.description = description[:4000]
+    try:
+        if model != project_settings.get(project, "image_model"):
+            service.check_model(model)
+            segment.settings = {**segment.settings, "image_model": model}
+        service.queue_image(project, segment, description or segment.text, model)
+    except (service.NotAllowed, ledger.InsufficientCredits, QueueUnavailable) as exc:
+        db.session.rollback()
+        return _grid(project_or_404(project_id), 422, error=str(exc), error_for=segment_id)
+    return _grid(project)
+
+
+@bp.post("/assets/images/missing")
+@permission("edit")
+def generate_missing(project_id: int):
+    project = project_or_404(project_id)
+    try:
+        jobs = service.queue_missing_images(project)
+    except (service.NotAllowed, ledger.InsufficientCredits, QueueUnavailable) as exc:
+        return _grid(project, 422, error=str(exc))
+    return _grid(project, notice=f"Queued {len(jobs)} image{'s' if len(jobs) != 1 else ''}."
+                 if jobs else "Every scene has an image.")
+
+
+@bp.post("/assets/scenes/<int:segment_id>/image/<int:asset_id>/use")
+@permission("edit")
+def use_version(project_id: int, segment_id: int, asset_id: int):
+    project = project_or_404(project_id)
+    segment = _segment(project, segment_id)
+    asset = db.session.scalar(db.select(Asset).filter_by(id=asset_id, project_id=project.id,
+                                                         segment_id=segment.id, kind="image"))
+    if asset is None:
+        abort(404)
+    segment.image_asset_id = asset.id
+    project.touch()
+    db.session.commit()
+    return _grid(project, notice=f"Scene {segment.position + 1} uses the chosen version.")
+
+
+def _stored_upload(project: Project, segment: Segment, kind: str, data: bytes, mime: str,
+                   extension: str, **meta) -> Asset:
+    key = f"{project_prefix(project.workspace_id, project.id)}{kind}s/upload-{new_job_id()}.{extension}"
+    get_storage().put_bytes(key, data, mime)
+    asset = Asset(workspace_id=project.workspace_id, project_id=project.id, segment_id=segment.id,
+                  kind=kind, storage_key=key, mime=mime, size=len(data), provider="upload",
+                  created_by_id=current_user.id, meta=meta)
+    db.session.add(asset)
+    db.session.flush()
+    return asset
+
+
+@bp.post("/assets/scenes/<int:segment_id>/image/upload")
+@permission("edit")
+def upload_image(project_id: int, segment_id: int):
+    project = project_or_404(project_id)
+    segment = _segment(project, segment_id)
+    file = request.files.get("image")
+    fit = request.form.get("fit", "crop")
+    if file is None or not file.filename:
+        return _grid(project, 422, error="Choose a PNG, JPEG or WebP image.", error_for=segment.id)
+    try:
+        prepared = uploads.prepare_image_upload(
+            file.stream.read(MAX_IMAGE_BYTES + 1), project_settings.image_size(project),
+            fit="letterbox" if fit == "letterbox" else "crop",
+            max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_IMAGE_PIXELS)
+    except uploads.UploadRejected as exc:
+        return _grid(project, 422, error=str(exc), error_for=segment.id)
+    asset = _stored_upload(project, segment, "image", prepared.data, prepared.mime,
+                           "png" if prepared.mime == "image/png" else "jpg",
+                           width=prepared.size[0], height=prepared.size[1], fit=fit,
+                           original_name=Path(file.filename).name[:200],
+                           original_size=list(prepared.original_size))
+    segment.image_asset_id = asset.id
+    project.touch()
+    db.session.commit()
+    return _grid(project, notice=f"Scene {segment.position + 1}: your image is in use (no credits used).")
+
+
+@bp.post("/assets/scenes/<int:segment_id>/audio/upload")
+@permission("edit")
+def upload_audio(project_id: int, segment_id: int):
+    project = project_or_404(project_id)
+    segment = _segment(project, segment_id)
+    file = request.files.get("audio")
+    if file is None or not file.filename:
+        return _grid(project, 422, error="Choose a WAV, MP3, M4A or OGG recording.",
+                     error_for=segment.id)
+    with tempfile.TemporaryDirectory() as work:
+        source, target = Path(work) / "upload", Path(work) / "voice.wav"
+        file.save(source)
+        try:
+            prepared = uploads.prepare_audio_upload(source, target, max_bytes=MAX_AUDIO_BYTES,
+                                                    max_seconds=MAX_AUDIO_SECONDS)
+        except uploads.UploadRejected as exc:
+            return _grid(project, 422, error=str(exc), error_for=segment.id)
+        asset = _stored_upload(project, segment, "audio", target.read_bytes(), "audio/wav", "wav",
+                               duration=prepared.duration, timing_source="none",
+                               original_name=Path(file.filename).name[:200])
+    segment.audio_asset_id = asset.id
+    project.touch()
+    db.session.commit()
+    note = " It is longer than the scene: use “Fit to audio”." if service.audio_too_long(segment) else ""
+    return _grid(project, notice=f"Scene {segment.position + 1}: recording attached "
+                                 f"({prepared.duration:.1f} s).{note}")
+
+
+@bp.post("/assets/scenes/<int:segment_id>/voice")
+@permission("edit")
+def generate_voice(project_id: int, segment_id: int):
+    project = project_or_404(project_id)
+    segment = _segment(project, segment_id)
+    try:
+        service.queue_voice(project, segment)
+    except QueueUnavailable as exc:
+        return _grid(project, 422, error=str(exc), error_for=segment.id)
+    return _grid(project)
+
+
+@bp.post("/assets/voice/all")
+@permission("edit")
+def voice_all(project_id: int):
+    project = project_or_404(project_id)
+    targets = [s for s in project.segments
+               if request.form.get("redo") == "1" or not s.audio_asset_id]
+    batch = new_job_id()
+    try:
+        for segment in targets:
+            service.queue_voice(project, segment, batch=batch)
+    except QueueUnavailable as exc:
+        return _grid(project, 422, error=str(exc))
+    return _grid(project, notice=f"Voicing {len(targets)} scene{'s' if len(targets) != 1 else ''}."
+                 if targets else "Every scene has a voiceover.")
+
+
+@bp.post("/assets/scenes/<int:segment_id>/fit")
+@permission("edit")
+def fit(project_id: int, segment_id: int):
+    project = project_or_404(project_id)
+    segment = _segment(project, segment_id)
+    if not service.fit_to_audio(project, segment):
+        return _grid(project, 422, error="This scene has no voiceover to fit to.",
+                     error_for=segment.id)
+    db.session.commit()
+    return _grid(project)
+
+
+@bp.post("/assets/fit/all")
+@permission("edit")
+def fit_all(project_id: int):
+    project = project_or_404(project_id)
+    fitted = sum(service.fit_to_audio(project, s) for s in project.segments)
+    db.session.commit()
+    return _grid(project, notice=f"Fitted {fitted} scene{'s' if fitted != 1 else ''} to their audio.")
+
+
+@bp.post("/assets/scenes/<int:segment_id>/preview")
+@permission("edit")
+def preview(project_id: int, segment_id: int):
+    project = project_or_404(project_id)
+    segment = _segment(project, segment_id)
+    if not segment.image_asset_id:
+        return _grid(project, 422, error="Give the scene an image first.", error_for=segment.id)
+    try:
+        enqueue("preview", project=project, segment=segment, user_id=current_user.id)
+    except QueueUnavailable as exc:
+        return _grid(project, 422, error=str(exc), error_for=segment.id)
+    return _grid(project)
+
+
+@bp.post("/assets/cancel")
+@permission("edit")
+def cancel_all(project_id: int):
+    project = project_or_404(project_id)
+    count = cancel([j for j in active_jobs(project) if j.kind in ("image", "voice", "preview")])
+    return _grid(project, notice=f"Cancelling {count} job{'s' if count != 1 else ''}. "
+                                 "Credits for images not made are refunded.")
+
+
+@bp.post("/assets/scenes/<int:segment_id>/retry")
+@permission("edit")
+def retry(project_id: int, segment_id: int):
+    """Run a scene's failed job again (a new image is a new charge; the failed one was refunded)."""
+    project = project_or_404(project_id)
+    segment = _segment(project, segment_id)
+    kind = request.form.get("kind")
+    try:
+        if kind == "image":
+            service.queue_image(project, segment, segment.description or segment.text,
+                                service.model_for(project, segment))
+        elif kind == "voice":
+            service.queue_voice(project, segment)
+        else:
+            abort(400)
+    except (service.NotAllowed, ledger.InsufficientCredits, QueueUnavailable) as exc:
+        return _grid(project, 422, error=str(exc), error_for=segment.id)
+    return _grid(project)

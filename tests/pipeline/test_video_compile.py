@@ -252,6 +252,20 @@ def test_every_transition_renders(tmp_path, kind):
         assert np.abs(mid - decoded[0]).mean() > 10 and np.abs(mid - decoded[-1]).mean() > 10
 
 
+def test_stills_of_another_shape_are_fitted_not_stretched(tmp_path):
+    square = np.zeros((300, 300, 3), np.uint8)
+    square[:, :] = (200, 40, 40)
+    square[:, :30] = (40, 200, 40)  # a green band down the left edge
+    Image.fromarray(square).save(tmp_path / "square.png")
+    scenes = [Scene(tmp_path / "square.png", 1.0, transition=Transition("crossfade", 0.4)),
+              Scene(still(tmp_path / "tall.png", (60, 60, 200), size=(200, 400)), 1.0)]
+    result = compile_video(scenes, CompileSettings(preset=SMALL), tmp_path / "f.mp4", tmp_path / "cache")
+    first = frames(result.video)[0]
+    # Fitted: the 180x180 square starts at x=70, so its band covers x 70..88; stretched, it would end at x 32.
+    assert first[90, 79][1] > 150 and first[90, 79][0] < 100
+    assert first[90, 120][0] > 150
+
+
 @pytest.mark.parametrize("motion", ["off", "subtle", "strong"])
 def test_motion_levels(tmp_path, motion):
     scene = Scene(still(tmp_path / "a.png", (120, 160, 40), size=(400, 300)), 1.5, motion=motion)

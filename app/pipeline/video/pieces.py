@@ -16,7 +16,7 @@ from .ffargs import filter_arg
 from .presets import EncoderSettings, VideoPreset
 
 # Bump when a change here alters the pixels or bitstream of pieces, so caches don't serve stale ones.
-PIECE_CODE_VERSION = 1
+PIECE_CODE_VERSION = 2
 FONTS_DIR = Path(__file__).resolve().parents[2] / "static" / "fonts"
 
 XFADE = {"crossfade": "fade", "fadeblack": "fadeblack", "slide": "slideleft", "wipe": "wipeleft"}

@@ -1,0 +1,67 @@
+"""From database rows to the video pipeline's plain inputs: scenes with local media files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import current_app
+
+from . import project_settings
+from .media import get_storage
+from .models import Asset, Project, Segment
+from .pipeline.video import PRESETS, CompileSettings, Scene, Transition
+
+MIN_TRANSITION_SECONDS, MAX_TRANSITION_SECONDS = 0.0, 3.0
+
+
+def local_copy(asset: Asset, workdir: Path) -> Path:
+    """The asset as a local file (a worker may be on another machine than the upload)."""
+    path = get_storage().local_path(asset.storage_key)
+    if path is not None and path.is_file():
+        return path
+    target = workdir / f"asset-{asset.id}{Path(asset.storage_key).suffix}"
+    if not target.exists():
+        get_storage().download_to(asset.storage_key, target)
+    return target
+
+
+def scene_input(project: Project, segment: Segment, workdir: Path, is_last: bool) -> Scene:
+    audio = segment.audio
+    words = None
+    if audio and audio.meta.get("words"):
+        words = [(w[0], float(w[1]), float(w[2])) for w in audio.meta["words"]]
+    transition = project_settings.scene_get(project, segment, "transition")
+    seconds = float(project_settings.scene_get(project, segment, "transition_seconds"))
+    return Scene(image=local_copy(segment.image, workdir), duration=float(segment.seconds),
+                 audio=local_copy(audio, workdir) if audio else None, text=segment.text,
+                 words=words, topic=segment.topic_title,
+                 transition=Transition("cut" if is_last else transition, seconds),
+                 motion=project_settings.scene_get(project, segment, "motion"))
+
+
+def scene_inputs(project: Project, workdir: Path) -> list[Scene]:
+    segments = project.segments
+    return [scene_input(project, s, workdir, i == len(segments) - 1) for i, s in enumerate(segments)]
+
+
+def compile_settings(project: Project, music: Path | None = None) -> CompileSettings:
+    preset = PRESETS[output_preset(project)]
+    return CompileSettings(preset=preset, music=music,
+                           burn_captions=bool(project_settings.get(project, "burn_captions")))
+
+
+def output_preset(project: Project) -> str:
+    """The chosen preset, kept consistent with the project's aspect ratio."""
+    aspect = project_settings.get(project, "aspect_ratio")
+    chosen = project_settings.get(project, "preset")
+    if aspect == "9:16":
+        return "vertical1080x1920"
+    if aspect == "1:1":
+        return "square1080"
+    return chosen if chosen in ("1080p30", "720p30") else "1080p30"
+
+
+def piece_cache_dir() -> Path:
+    """This machine's copy of rendered pieces; shared storage holds the authoritative set."""
+    path = Path(current_app.instance_path) / "cache" / "pieces"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

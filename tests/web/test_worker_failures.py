@@ -1,0 +1,85 @@
+"""A worker process killed mid-job: the job is detected as abandoned, refunded and retryable."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.extensions import db
+from app.models import CreditEntry, Job
+from tests.fakes.stability import FakeStability
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "sk-test-stability"
+
+
+def start_worker(app, extra_env=None) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+               REDIS_URL=app.config["REDIS_URL"], MEDIA_ROOT=app.config["MEDIA_ROOT"],
+               SCRIPTREEL_INSTANCE_PATH=app.instance_path, JOB_HEARTBEAT_SECONDS="0.5",
+               JOB_ABANDONED_SECONDS="3", **(extra_env or {}))
+    return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a worker and its work horse (RQ puts the horse in a process group of its own)."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    for child in [int(p) for p in out.stdout.split()]:
+        kill_tree(child)
+    os.kill(pid, signal.SIGKILL)
+
+
+def wait_for(predicate, timeout=30, every=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not reached in time")
+
+
+def job_state(app):
+    with app.app_context():
+        job = db.session.scalar(db.select(Job).filter_by(kind="image").order_by(Job.id.desc()))
+        return job.state if job else None
+
+
+def test_killed_worker_leaves_no_scene_generating_forever(app, project_with_scenes):
+    client, pid, (first, _) = project_with_scenes()
+    app.config.update(JOB_ABANDONED_SECONDS=3, STABILITY_API_KEY=KEY)
+    with FakeStability(api_key=KEY) as fake:
+        app.config["STABILITY_BASE_URL"] = fake.url
+        fake.will_stall(60)  # the vendor takes its time; the worker dies meanwhile
+        worker = start_worker(app, {"STABILITY_API_KEY": KEY, "STABILITY_BASE_URL": fake.url})
+        try:
+            client.submit(f"/projects/{pid}/assets/scenes/{first}/image",
+                          {"description": "Boats", "model": "core"}, htmx=True)
+            wait_for(lambda: job_state(app) == "running")
+            kill_tree(worker.pid)  # as if the machine running it died
+            worker.wait(10)
+
+            def failed_on_page():
+                body = client.get(f"/projects/{pid}/assets/status",
+                                  headers={"HX-Request": "true"}).get_data(as_text=True)
+                return "stopped responding" in body and body
+            body = wait_for(failed_on_page, timeout=20, every=0.5)
+            assert "Retry" in body and "every 1s" not in body
+            with app.app_context():
+                kinds = [(e.kind, e.delta) for e in db.session.scalars(
+                    db.select(CreditEntry).filter(CreditEntry.kind != "monthly").order_by(CreditEntry.id))]
+            assert kinds == [("charge", -3), ("refund", 3)]
+
+            # Retry on a fresh worker: the vendor answers this time.
+            worker = start_worker(app, {"STABILITY_API_KEY": KEY, "STABILITY_BASE_URL": fake.url})
+            client.submit(f"/projects/{pid}/assets/scenes/{first}/retry", {"kind": "image"},
+                          htmx=True)
+            wait_for(lambda: job_state(app) == "done", timeout=60)
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(20)
