@@ -4,7 +4,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, abort, current_app, make_response, render_template, request
 from flask_login import current_user
 
 from .. import ledger, project_settings
@@ -91,7 +91,13 @@ def _grid(project: Project, status: int = 200, **extra):
 @permission("view")
 def status(project_id: int):
     project = project_or_404(project_id)
-    return render_template("assets/_status.html", **_context(project))
+    context = _context(project)
+    if not context["any_active"]:
+        # The batch just ended: refresh the whole grid once (counts, buttons, versions).
+        response = make_response(render_template("assets/_grid.html", **context))
+        response.headers.update({"HX-Retarget": "#grid", "HX-Reswap": "outerHTML"})
+        return response
+    return render_template("assets/_status.html", **context)
 
 
 @bp.post("/assets/settings")
