@@ -50,6 +50,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     def load_user(user_id: str):
         return db.session.get(User, int(user_id))
 
+    from .security import init_security
+    init_security(app)
     app.before_request(access.load_workspace)
     app.before_request(access.enforce_access)
     app.before_request(_monthly_credits)

@@ -41,6 +41,13 @@ def _credit_costs(raw: str) -> dict[str, int]:
     return costs
 
 
+def _limits_storage(redis_url: str) -> str:
+    """Rate-limit counters live in Redis, shared by every web process (limits' own URI form)."""
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://"):]
+    return redis_url or "memory://"
+
+
 def _flag(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
@@ -110,6 +117,7 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         "MAX_SCRIPT_CHARS": int(os.environ.get("MAX_SCRIPT_CHARS", "200000")),
         "MAX_SCRIPT_FILE_BYTES": int(os.environ.get("MAX_SCRIPT_FILE_MB", "2")) * 1024 * 1024,
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": _limits_storage(os.environ.get("REDIS_URL", "")),
         # Jobs: how often running jobs prove they are alive, when silence means the worker died,
         # and a factor on retry back-off (0 retries at once; tests use it).
         "JOB_HEARTBEAT_SECONDS": float(os.environ.get("JOB_HEARTBEAT_SECONDS", "10")),

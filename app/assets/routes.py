@@ -18,6 +18,8 @@ from ..pipeline.images import MODELS
 from ..pipeline.voice import voice_provider
 from ..projects.routes import step_context
 from ..queue import QueueUnavailable, new_job_id
+from ..security import GENERATE_LIMIT, limiter, member_key
+from ..text import clean
 from . import service
 
 bp = Blueprint("assets", __name__, url_prefix="/projects/<int:project_id>")
@@ -133,12 +135,13 @@ def save_settings(project_id: int):
 
 
 @bp.post("/assets/scenes/<int:segment_id>/image")
+@limiter.limit(GENERATE_LIMIT, key_func=member_key)
 @permission("edit")
 def generate_image(project_id: int, segment_id: int):
     """Generate (or regenerate) one scene's image with the description as edited here."""
     project = project_or_404(project_id)
     segment = _segment(project, segment_id)
-    description = request.form.get("description", segment.description).strip()
+    description = clean(request.form.get("description", segment.description)).strip()
     model = request.form.get("model") or service.model_for(project, segment)
     if not description and not segment.text.strip():
         return _grid(project, 422, error="Describe the scene first.", error_for=segment.id)
@@ -156,6 +159,7 @@ def generate_image(project_id: int, segment_id: int):
 
 
 @bp.post("/assets/images/missing")
+@limiter.limit(GENERATE_LIMIT, key_func=member_key)
 @permission("edit")
 def generate_missing(project_id: int):
     project = project_or_404(project_id)
@@ -250,6 +254,7 @@ def upload_audio(project_id: int, segment_id: int):
 
 
 @bp.post("/assets/scenes/<int:segment_id>/voice")
+@limiter.limit(GENERATE_LIMIT, key_func=member_key)
 @permission("edit")
 def generate_voice(project_id: int, segment_id: int):
     project = project_or_404(project_id)
@@ -262,6 +267,7 @@ def generate_voice(project_id: int, segment_id: int):
 
 
 @bp.post("/assets/voice/all")
+@limiter.limit(GENERATE_LIMIT, key_func=member_key)
 @permission("edit")
 def voice_all(project_id: int):
     project = project_or_404(project_id)
@@ -299,6 +305,7 @@ def fit_all(project_id: int):
 
 
 @bp.post("/assets/scenes/<int:segment_id>/preview")
+@limiter.limit(GENERATE_LIMIT, key_func=member_key)
 @permission("edit")
 def preview(project_id: int, segment_id: int):
     project = project_or_404(project_id)
@@ -322,6 +329,7 @@ def cancel_all(project_id: int):
 
 
 @bp.post("/assets/scenes/<int:segment_id>/retry")
+@limiter.limit(GENERATE_LIMIT, key_func=member_key)
 @permission("edit")
 def retry(project_id: int, segment_id: int):
     """Run a scene's failed job again (a new image is a new charge; the failed one was refunded)."""

@@ -7,8 +7,10 @@ from sqlalchemy import select
 
 from ..access import public, signed_in
 from ..extensions import db
+from ..security import LOGIN_LIMIT, SIGNUP_LIMIT, limiter
 from ..models import User
 from ..workspaces.service import MembershipError, accept_invite, create_workspace, find_invite
+from ..text import clean
 from .forms import ChangePasswordForm, LoginForm, SignupForm
 
 bp = Blueprint("auth", __name__)
@@ -33,6 +35,7 @@ def _join_invite_or_flash(token: str, user: User) -> None:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(SIGNUP_LIMIT, methods=["POST"])
 @public
 def signup():
     form = SignupForm(invite=request.args.get("invite", ""))
@@ -47,7 +50,7 @@ def signup():
         if db.session.scalar(select(User).filter_by(email=email)):
             form.email.errors.append("An account with this email exists already. Log in instead.")
         else:
-            user = User(email=email, name=form.name.data.strip())
+            user = User(email=email, name=clean(form.name.data, multiline=False).strip())
             user.set_password(form.password.data)
             db.session.add(user)
             db.session.flush()
@@ -62,6 +65,7 @@ def signup():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT, methods=["POST"])
 @public
 def login():
     form = LoginForm(invite=request.args.get("invite", ""))
@@ -101,6 +105,7 @@ def account():
 
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT)
 @public
 def invite(token: str):
     try:

@@ -10,6 +10,7 @@ from .. import ledger
 from ..access import permission
 from ..extensions import db
 from ..models import CreditEntry, Project
+from ..text import clean
 
 bp = Blueprint("credits", __name__, url_prefix="/credits")
 KINDS = {"grant": "Grant", "monthly": "Monthly plan credits", "charge": "Charge", "refund": "Refund"}
@@ -71,7 +72,7 @@ def _csv_safe(value: str) -> str:
 @permission("manage")
 def grant():
     amount = request.form.get("amount", type=int)
-    reason = request.form.get("reason", "").strip()[:200] or "Granted by an admin"
+    reason = clean(request.form.get("reason"), multiline=False).strip()[:200] or "Granted by an admin"
     if not amount or not 0 < amount <= 1_000_000:
         flash("Enter a whole number of credits between 1 and 1,000,000.", "error")
     else:

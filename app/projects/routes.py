@@ -7,6 +7,7 @@ from ..access import can, permission, project_or_404
 from ..extensions import db
 from ..media import delete_project_media
 from ..models import STEPS, Asset, Job, Project
+from ..text import clean
 from .forms import ProjectForm
 
 bp = Blueprint("projects", __name__)
@@ -47,7 +48,8 @@ def create():
     if not form.validate_on_submit():
         flash(form.title.errors[0] if form.title.errors else "Give the project a title.", "error")
         return redirect(url_for(".index"))
-    project = Project(workspace_id=g.workspace.id, title=form.title.data.strip(),
+    project = Project(workspace_id=g.workspace.id,
+                      title=clean(form.title.data, multiline=False).strip(),
                       created_by_id=current_user.id, settings={})
     db.session.add(project)
     db.session.commit()
@@ -66,7 +68,7 @@ def resume(project_id: int):
 @permission("edit")
 def rename(project_id: int):
     project = project_or_404(project_id)
-    title = request.form.get("title", "").strip()
+    title = clean(request.form.get("title"), multiline=False).strip()
     if not title or len(title) > 200:
         return render_template("projects/_title.html", project=project,
                                error="A title needs 1 to 200 characters; the old one is kept."), 422

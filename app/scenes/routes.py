@@ -11,6 +11,7 @@ from .. import project_settings
 from ..models import Project, Segment
 from ..projects.routes import step_context
 from ..queue import QueueUnavailable
+from ..text import clean
 
 bp = Blueprint("scenes", __name__, url_prefix="/projects/<int:project_id>")
 
@@ -37,7 +38,7 @@ def page(project_id: int):
 @permission("edit")
 def save_style(project_id: int):
     project = project_or_404(project_id)
-    style = request.form.get("style", "").strip()
+    style = clean(request.form.get("style"), multiline=False).strip()
     if len(style) > 500:
         return render_template("script/_save_state.html",
                                error="Keep the style under 500 characters."), 422
@@ -55,7 +56,7 @@ def save_field(project_id: int, segment_id: int, field: str):
         abort(404)
     project = project_or_404(project_id)
     segment = _segment(project, segment_id)
-    raw = request.form.get(field, "")
+    raw = clean(request.form.get(field))
     version = request.form.get("version", type=int)
     context = {"project": project, "s": segment, "field": field}
     if version != segment.version:

@@ -10,6 +10,7 @@ from ..pipeline.script_import import ScriptImportError, decode_script, validate_
 from ..pipeline.segmentation import segment as cut_into_scenes
 from ..pipeline.segmentation import word_count
 from ..projects.routes import step_context
+from ..text import clean
 from . import editing
 
 bp = Blueprint("script", __name__, url_prefix="/projects/<int:project_id>")
@@ -56,7 +57,7 @@ def page(project_id: int):
 def save_script(project_id: int):
     """Autosave of the script box as the user types."""
     project = project_or_404(project_id)
-    text = request.form.get("script", "").replace("\r\n", "\n")
+    text = clean(request.form.get("script"))
     limit = current_app.config["MAX_SCRIPT_CHARS"]
     if len(text) > limit:
         return render_template("script/_save_state.html", error=(
@@ -110,7 +111,7 @@ def segment(project_id: int):
     """Cut (or re-cut) the script into scenes with the chosen settings; undoable."""
     project = project_or_404(project_id)
     if "script" in request.form:
-        project.script = request.form["script"].replace("\r\n", "\n")
+        project.script = clean(request.form["script"])
     try:
         validate_script_text(project.script, current_app.config["MAX_SCRIPT_CHARS"])
     except ScriptImportError as exc:
@@ -209,7 +210,7 @@ def move_boundary(project_id: int, segment_id: int):
 @bp.post("/script/scenes/<int:segment_id>/text")
 @permission("edit")
 def edit_text(project_id: int, segment_id: int):
-    text = request.form.get("text", "")
+    text = clean(request.form.get("text"))
     return _edit(project_id, segment_id, "Edit text",
                  lambda project, _i, segment: editing.set_text(project, segment, text),
                  coalesce=f"Edit text of scene {segment_id}", respond=_text_saved)
@@ -226,7 +227,7 @@ def delete(project_id: int, segment_id: int):
 @permission("edit")
 def topic(project_id: int, segment_id: int):
     action = request.form.get("action")
-    title = request.form.get("title", "").strip()
+    title = clean(request.form.get("title"), multiline=False).strip()
 
     def change(project, index, _segment):
         if action == "start":

@@ -5,6 +5,8 @@ from flask_login import current_user
 from .. import ledger
 from ..access import membership_or_404, permission, signed_in
 from ..extensions import db
+from ..security import INVITE_LIMIT, limiter
+from ..text import clean
 from ..models import ROLES, Invite, utcnow
 from .forms import InviteForm, NewWorkspaceForm
 from .service import MembershipError, change_role, create_invite, create_workspace, remove_member
@@ -31,7 +33,7 @@ def settings():
 @bp.post("/name")
 @permission("manage")
 def rename():
-    name = request.form.get("name", "").strip()
+    name = clean(request.form.get("name"), multiline=False).strip()
     if not name or len(name) > 120:
         return render_template("workspaces/_name.html", error="Give the workspace a name of up to "
                                "120 characters."), 422
@@ -73,6 +75,7 @@ def set_stability_key():
 
 
 @bp.post("/invites")
+@limiter.limit(INVITE_LIMIT)
 @permission("manage")
 def invite():
     form = InviteForm()

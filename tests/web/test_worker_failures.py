@@ -67,7 +67,7 @@ def test_killed_worker_leaves_no_scene_generating_forever(app, project_with_scen
                 body = client.get(f"/projects/{pid}/assets/status",
                                   headers={"HX-Request": "true"}).get_data(as_text=True)
                 return "stopped responding" in body and body
-            body = wait_for(failed_on_page, timeout=20, every=0.5)
+            body = wait_for(failed_on_page, timeout=45, every=0.5)
             assert "Retry" in body and "every 1s" not in body
             with app.app_context():
                 kinds = [(e.kind, e.delta) for e in db.session.scalars(

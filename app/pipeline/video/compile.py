@@ -22,7 +22,9 @@ from ..ffmpeg import Cancelled
 from .audio import audio_duration, build_soundtrack, write_narration
 from .captions import Cue, ass_for_range, build_cues, caption_changes, to_srt, to_vtt
 from .chapters import Chapters, build_chapters
-from .pieces import PIECE_SUFFIX, PieceSpec, SourceFrames, file_sha256, frame_offsets, make_piece, render_piece
+from .h264 import repeatable_frame
+from .pieces import (PIECE_SUFFIX, PieceSpec, SourceFrames, encoded_frames, file_sha256, frame_offsets, make_piece,
+                     render_piece)
 from .presets import track_timescale
 from .thumbnail import thumbnail_jpeg
 from .timeline import CompileSettings, Scene, SceneSlot, Timeline, Transition, build_timeline
@@ -102,13 +104,13 @@ class Progress:
 def _piece_effort(spec: PieceSpec) -> float:
     """Rough encoding effort in full-HD-frame equivalents, to weight progress."""
     pixels = spec.preset.width * spec.preset.height / (1920 * 1080)
-    return pixels * (10 + spec.frames * (1.0 if spec.changing else 0.15))
+    return pixels * (10 + encoded_frames(spec) * (1.0 if spec.changing else 0.3))
 
 
 def _render_memory_mb(spec: PieceSpec) -> float:
-    """Rough peak memory of one piece's ffmpeg (measured at 1080p: ~133 MB for a still, ~145 MB blending)."""
+    """Rough peak memory of one piece's ffmpeg (measured at 1080p: ~100 MB for a still, ~120 MB blending)."""
     megapixels = spec.preset.width * spec.preset.height / 1e6
-    return 60 + megapixels * (40 if spec.changing else 35)
+    return 60 + megapixels * (30 if spec.changing else 20)
 
 
 @dataclass
@@ -188,12 +190,12 @@ def plan_compile(scenes: list[Scene], settings: CompileSettings) -> CompilePlan:
         pieces.setdefault(spec.key, spec)
         joins.extend(JoinEntry(spec.key, n) for n in used)
 
-    unit = settings.encoder.still_unit_frames(fps)
+    gop = settings.encoder.keyint(fps)
     for slot, scene in zip(timeline.slots, scenes):
         if slot.hold_frames:
             if scene.motion == "off":
                 for first, frames in _constant_stretches(slot, burned):
-                    size = min(frames, unit)
+                    size = min(frames, gop)
                     add(piece(size, (source(slot.index, 0),), first, slot.index), _repeats(frames, size))
             else:
                 spec = piece(slot.hold_frames, (source(slot.index, slot.in_frames),), slot.hold_start, slot.index)
@@ -223,7 +225,7 @@ def _constant_stretches(slot: SceneSlot, cues: list[Cue]) -> list[tuple[int, int
 
 
 def _repeats(frames: int, unit: int) -> list[int]:
-    """Cover `frames` with prefixes of a `unit`-frame piece; never a lone 1-frame tail after a full unit."""
+    """Cover `frames` with keyframe intervals of at most `unit` frames; never a lone 1-frame tail."""
     counts = [unit] * (frames // unit) + ([frames % unit] if frames % unit else [])
     if len(counts) >= 2 and counts[-1] == 1:
         counts[-2:] = [(unit + 1) // 2, unit + 1 - (unit + 1) // 2]
@@ -252,19 +254,26 @@ def _join_video(plan: CompilePlan, piece_paths: dict[str, Path], dest: Path,
                 should_cancel: CancelCheck | None) -> None:
     """Concatenate the pieces' frames into one H.264 stream: no decoding, no probing, flat memory."""
     size = {p.key: p.frames for p in plan.pieces}
-    loaded_key, data, offsets = None, b"", []
+    loaded_key, data, offsets, repeat = None, b"", [], None
     with open(dest, "wb") as out:
         for entry in plan.joins:
             if should_cancel and should_cancel():
                 raise Cancelled("cancelled")
             if entry.key != loaded_key:  # a held still repeats the same piece: read it once
                 data = Path(piece_paths[entry.key]).read_bytes()
-                offsets, loaded_key = frame_offsets(data), entry.key
-                if len(offsets) != size[entry.key]:
+                offsets, loaded_key, repeat = frame_offsets(data), entry.key, None
+                if not 0 < len(offsets) <= size[entry.key]:
                     raise ValueError(f"piece {entry.key} has {len(offsets)} frames, expected {size[entry.key]}")
             # No B-frames: any prefix of a piece decodes on its own.
             end = offsets[entry.frames] if entry.frames < len(offsets) else len(data)
             out.write(memoryview(data)[:end])
+            if entry.frames > len(offsets):  # a held still: repeat its last frame, which copies the one before
+                repeat = repeat or (repeatable_frame(data[:offsets[1]], data[offsets[-1]:]) if len(offsets) > 1
+                                    else None)
+                if repeat is None:
+                    raise ValueError(f"piece {entry.key} is short of frames and its last frame can't be repeated")
+                for frame_num in range(len(offsets), entry.frames):
+                    out.write(repeat.access_unit(frame_num))
 
 
 def soundtrack_key(plan: CompilePlan) -> str:
@@ -372,7 +381,7 @@ def _publish(plan: CompilePlan, out: Path, work: Path, video_tmp: Path) -> Compi
 
 def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str | Path, cache_dir: str | Path,
                   on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None,
-                  workers: int = 2, memory_budget_mb: float = 330) -> CompileResult:
+                  workers: int = 2, memory_budget_mb: float = 290) -> CompileResult:
     """Plan; render the missing pieces and soundtrack into cache_dir (up to ``workers`` at a time, within the
     memory budget); assemble the final video."""
     plan = plan_compile(scenes, settings)

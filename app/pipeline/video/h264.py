@@ -6,6 +6,7 @@ B-frames, so frame_num alone orders them). Rewriting that fixed-width field yiel
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 START_CODE = b"\x00\x00\x01"
@@ -133,6 +134,10 @@ class SkipFrame:
     slice: bytes
 
     def access_unit(self, frame_num: int) -> bytes:
+        return self._access_unit(frame_num % (1 << self.sps.log2_max_frame_num))
+
+    @functools.lru_cache(maxsize=None)
+    def _access_unit(self, frame_num: int) -> bytes:
         return b"\x00\x00\x00\x01" + self.delimiter + b"\x00\x00\x00\x01" + with_frame_num(
             self.slice, self.sps, frame_num)
 
@@ -150,7 +155,7 @@ def repeatable_frame(first_unit: bytes, last_unit: bytes) -> SkipFrame | None:
         sps = parse_sps(sps_nal)
     except (UnsupportedStream, IndexError):
         return None
-    header = _Bits(_unescape(slice_nal[1:]))
+    header = _Bits(_unescape(slice_nal[1:32]))  # the fields needed lie at the very start
     first_mb, slice_type = header.ue(), header.ue()
     # POC type 2 orders frames by frame_num alone; one reference P slice per frame.
     if sps.poc_type != 2 or first_mb != 0 or slice_type % 5 != 0 or not slice_nal[0] & 0x60:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from .ffargs import filter_arg
 from .presets import EncoderSettings, VideoPreset
 
 # Bump when a change here alters the pixels or bitstream of pieces, so caches don't serve stale ones.
-PIECE_CODE_VERSION = 2
+PIECE_CODE_VERSION = 5
 FONTS_DIR = Path(__file__).resolve().parents[2] / "static" / "fonts"
 
 XFADE = {"crossfade": "fade", "fadeblack": "fadeblack", "slide": "slideleft", "wipe": "wipeleft"}
@@ -27,6 +28,9 @@ _DRIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
 PieceProgress = Callable[[float], None]  # fraction of this piece done
 PIECE_SUFFIX = ".h264"  # raw H.264 (Annex B): pieces join by byte concatenation
 _ACCESS_UNIT_DELIMITER = b"\x00\x00\x01\x09"  # start code + AUD NAL header; never occurs inside a NAL
+BT709 = "color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
+_preparing: dict[str, threading.Lock] = {}  # one still prepared once even when two pieces need it at once
+_preparing_guard = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -87,19 +91,40 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _fit(image: str, preset: VideoPreset, n: int) -> str:
-    """Scale still number n to the frame once; another shape is centred over a blurred fill of itself."""
+def _fit(image: str, preset: VideoPreset) -> str:
+    """Scale a still to the frame; another shape is centred over a blurred fill of itself."""
     w, h = preset.width, preset.height
     with Image.open(image) as im:
         iw, ih = im.size
     if abs(iw / ih - w / h) < 0.01:
         return f"scale={w}:{h}:flags=lanczos"
     # Stays in RGB until the one BT.709 conversion that follows.
-    return (f"format=gbrp,split[bg{n}][fg{n}];"
-            f"[bg{n}]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},"
-            f"boxblur=luma_radius=min(h\\,w)/20:luma_power=2[bgb{n}];"
-            f"[fg{n}]scale={w}:{h}:force_original_aspect_ratio=decrease:flags=lanczos[fgs{n}];"
-            f"[bgb{n}][fgs{n}]overlay=(W-w)/2:(H-h)/2:format=gbrp")
+    return (f"format=gbrp,split[bg][fg];[bg]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},"
+            f"boxblur=luma_radius=min(h\\,w)/20:luma_power=2[bgb];"
+            f"[fg]scale={w}:{h}:force_original_aspect_ratio=decrease:flags=lanczos[fgs];"
+            f"[bgb][fgs]overlay=(W-w)/2:(H-h)/2:format=gbrp")
+
+
+def prepared_still(source: SourceFrames, preset: VideoPreset, stills_dir: Path,
+                   should_cancel: Callable[[], bool] | None = None) -> Path:
+    """The still decoded, fitted and converted to BT.709 yuv420p once, as a raw frame every piece can read."""
+    key = hashlib.sha256(f"{PIECE_CODE_VERSION}:{source.image_sha256}:{preset.width}x{preset.height}".encode())
+    path = stills_dir / f"still-{key.hexdigest()[:32]}.yuv"
+    with _preparing_guard:
+        lock = _preparing.setdefault(str(path), threading.Lock())
+    with lock:
+        if not path.is_file():
+            stills_dir.mkdir(parents=True, exist_ok=True)
+            tmp = stills_dir / f".{path.name}.{uuid.uuid4().hex[:8]}.part"
+            try:
+                ffmpeg.run(["-i", source.image, "-filter_complex",
+                            f"[0:v]{_fit(source.image, preset)},scale=out_color_matrix=bt709:out_range=tv,"
+                            f"format=yuv420p[out]", "-map", "[out]", "-frames:v", "1", "-f", "rawvideo", str(tmp)],
+                           should_cancel=should_cancel)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+    return path
 
 
 def _motion(source: SourceFrames) -> str:
@@ -118,14 +143,12 @@ def _motion(source: SourceFrames) -> str:
             f":interpolation=linear:eval=frame")
 
 
-def filter_graph(spec: PieceSpec, captions_path: str | None) -> str:
-    """The piece's filtergraph: each still decoded and scaled once, held with loop, blended only here."""
+def filter_graph(spec: PieceSpec, frames: int, captions_path: str | None) -> str:
+    """The piece's filtergraph over its prepared stills: each held with loop, moved or blended only here."""
     fps = spec.preset.fps
     chains = []
     for i, source in enumerate(spec.sources):
-        chain = (f"[{i}:v]{_fit(source.image, spec.preset, i)},"
-                 f"scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
-                 f"loop=loop={spec.frames - 1}:size=1,settb=1/{fps},setpts=N")
+        chain = f"[{i}:v]setparams={BT709},loop=loop={frames - 1}:size=1,settb=1/{fps},setpts=N"
         if source.moving:
             chain += "," + _motion(source)
         chains.append(chain + f"[s{i}]")
@@ -137,7 +160,7 @@ def filter_graph(spec: PieceSpec, captions_path: str | None) -> str:
     tail = ""
     if captions_path:
         tail += f"ass=filename={filter_arg(captions_path)}:fontsdir={filter_arg(str(FONTS_DIR))},"
-    tail += "format=yuv420p,setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
+    tail += f"format=yuv420p,setparams={BT709}"
     chains.append(f"{last}{tail}[out]")
     return ";".join(chains)
 
@@ -151,28 +174,65 @@ def frame_offsets(data: bytes) -> list[int]:
     return offsets
 
 
+def encoded_frames(spec: PieceSpec) -> int:
+    """Frames actually encoded: a held still stops once the encoder has refined it (see h264.py)."""
+    return spec.frames if spec.changing else min(spec.frames, spec.encoder.still_frames_encoded)
+
+
+def _last_two_equal(recon: Path, frame_bytes: int) -> bool:
+    """Whether the encoder's last two reconstructed frames are identical (so repeating the last is exact)."""
+    with open(recon, "rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size < 2 * frame_bytes:
+            return False
+        fh.seek(size - 2 * frame_bytes)
+        return fh.read(frame_bytes) == fh.read(frame_bytes)
+
+
 def render_piece(spec: PieceSpec, out_path: str | Path, on_progress: PieceProgress | None = None,
-                 should_cancel: Callable[[], bool] | None = None) -> Path:
-    """Encode the piece to out_path (raw H.264, see PIECE_SUFFIX); the file appears only when complete."""
+                 should_cancel: Callable[[], bool] | None = None, stills_dir: str | Path | None = None) -> Path:
+    """Encode the piece to out_path (raw H.264, see PIECE_SUFFIX); the file appears only when complete.
+
+    A held still may hold fewer frames than spec.frames; its last frame then repeats exactly.
+    Its stills are prepared once into stills_dir (default: beside out_path) and reused from there."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    stills = [prepared_still(s, spec.preset, Path(stills_dir or out.parent), should_cancel) for s in spec.sources]
     stem = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}"
-    tmp, captions = Path(f"{stem}.part"), Path(f"{stem}.ass")
+    tmp, captions, recon = Path(f"{stem}.part"), Path(f"{stem}.ass"), Path(f"{stem}.recon.yuv")
     try:
         if spec.captions_ass:
             captions.write_text(spec.captions_ass, encoding="utf-8")
-        args = []
-        for source in spec.sources:
-            args += ["-i", source.image]
-        args += ["-filter_complex", filter_graph(spec, str(captions) if spec.captions_ass else None),
-                 "-map", "[out]", "-frames:v", str(spec.frames), "-r", str(spec.preset.fps),
-                 *spec.encoder.ffmpeg_args(spec.preset.fps, spec.changing), "-an", "-f", "h264", str(tmp)]
-        on_time = (lambda t: on_progress(min(1.0, t / spec.seconds))) if on_progress else None
-        ffmpeg.run(args, on_time=on_time, should_cancel=should_cancel)
+        subtitles = captions if spec.captions_ass else None
+        # x264's reconstruction shows whether it has finished refining a held still; its options are
+        # colon-separated, so a path with a colon can't carry it: then every frame is encoded.
+        shortened = encoded_frames(spec) < spec.frames and ":" not in str(recon)
+        _encode(spec, stills, encoded_frames(spec) if shortened else spec.frames, tmp, subtitles,
+                recon if shortened else None, on_progress, should_cancel)
+        if shortened and not _last_two_equal(recon, spec.preset.width * spec.preset.height * 3 // 2):
+            _encode(spec, stills, spec.frames, tmp, subtitles, None, on_progress, should_cancel)
         os.replace(tmp, out)
     finally:
-        tmp.unlink(missing_ok=True)
-        captions.unlink(missing_ok=True)
+        for leftover in (tmp, captions, recon):
+            leftover.unlink(missing_ok=True)
     if on_progress:
         on_progress(1.0)
     return out
+
+
+def _encode(spec: PieceSpec, stills: list[Path], frames: int, dest: Path, captions: Path | None,
+            recon: Path | None, on_progress: PieceProgress | None, should_cancel: Callable[[], bool] | None) -> None:
+    encoder_args = spec.encoder.ffmpeg_args(spec.preset.fps, spec.changing)
+    if recon:
+        at = encoder_args.index("-x264-params") + 1
+        encoder_args[at] += f":dump-yuv={recon}"
+    args = []
+    for still in stills:
+        args += ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{spec.preset.width}x{spec.preset.height}",
+                 "-i", str(still)]
+    args += ["-filter_complex", filter_graph(spec, frames, str(captions) if captions else None),
+             "-map", "[out]", "-frames:v", str(frames), "-r", str(spec.preset.fps),
+             *encoder_args, "-an", "-f", "h264", str(dest)]
+    seconds = frames / spec.preset.fps
+    on_time = (lambda t: on_progress(min(1.0, t / seconds))) if on_progress else None
+    ffmpeg.run(args, on_time=on_time, should_cancel=should_cancel)

@@ -45,31 +45,34 @@ def preset_for_aspect(aspect: str | float) -> VideoPreset:
 
 @dataclass(frozen=True)
 class EncoderSettings:
-    """libx264 settings; identical for every piece so pieces join by stream copy."""
+    """libx264 settings shared by every piece, so that pieces join by concatenating their bitstreams."""
 
-    x264_preset: str = "veryfast"
+    x264_preset: str = "veryfast"  # for a held still: its one encoded keyframe carries the picture
+    changing_preset: str = "superfast"  # for frames that all differ (blends, motion): same headers, faster
     crf: int = 20
     keyint_seconds: float = 2.0
-    # A held still is encoded as one short GOP of this many seconds and repeated.
-    still_unit_seconds: float = 1.0
+    # Of each keyframe interval of a held still only this many frames are encoded (the keyframe and
+    # the encoder's refinements); the rest repeat the last one, which is a pure copy.
+    still_frames_encoded: int = 12
     threads: int = 1  # pieces render side by side, so one thread each uses the cores best
 
-    def still_unit_frames(self, fps: int) -> int:
-        return max(4, round(self.still_unit_seconds * fps))
+    def keyint(self, fps: int) -> int:
+        return max(2, round(self.keyint_seconds * fps))
 
     def ffmpeg_args(self, fps: int, changing: bool) -> list[str]:
         """Output options for one piece: H.264 High, yuv420p, BT.709 tags, no B-frames."""
-        keyint = max(1, round(self.keyint_seconds * fps))
+        keyint = self.keyint(fps)
         # bframes=0 makes every prefix of a piece a valid stream (pieces can be cut between
         # frames); aud=1 marks where each frame starts; stitchable keeps SPS/PPS identical
         # across separately encoded pieces, so lookahead may differ: a short one lets mb-tree
         # spend bits on a held frame that every later frame copies; changing frames skip it (memory).
         x264_params = ":".join([
-            "bframes=0", "aud=1", "stitchable=1", f"keyint={keyint}", f"rc-lookahead={0 if changing else 5}",
+            "bframes=0", "aud=1", "stitchable=1", f"keyint={keyint}", f"rc-lookahead={0 if changing else 3}",
             f"threads={self.threads}", "colorprim=bt709", "transfer=bt709", "colormatrix=bt709",
         ])
         return [
-            "-c:v", "libx264", "-preset", self.x264_preset, "-crf", str(self.crf),
+            "-c:v", "libx264", "-preset", self.changing_preset if changing else self.x264_preset,
+            "-crf", str(self.crf),
             "-profile:v", "high", "-pix_fmt", "yuv420p", "-x264-params", x264_params,
             "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
             "-color_range", "tv",

@@ -1,0 +1,82 @@
+"""Security headers, rate limits, proxy handling and one log line per request."""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from urllib.parse import urlsplit
+
+from flask import Flask, g, render_template, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+log = logging.getLogger("scriptreel.web")
+limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True,
+                  headers_enabled=True)
+
+# Limits for the endpoints people (or bots) hammer; generous for real use.
+LOGIN_LIMIT = "10 per minute"
+SIGNUP_LIMIT = "5 per minute;30 per hour"
+INVITE_LIMIT = "30 per hour"
+GENERATE_LIMIT = "60 per minute"
+
+
+def member_key() -> str:
+    """Generation limits count per signed-in user, not per shared office IP."""
+    from flask_login import current_user
+    return f"user:{current_user.get_id()}" if current_user.is_authenticated else get_remote_address()
+
+
+def _media_origins(app: Flask) -> str:
+    """Presigned S3 links are redirects to the bucket's host: pages may load media from it."""
+    origins = []
+    for key in ("S3_PUBLIC_ENDPOINT_URL", "S3_ENDPOINT_URL"):
+        if app.config.get(key):
+            parts = urlsplit(app.config[key])
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    if app.config.get("STORAGE_BACKEND") == "s3" and not origins:
+        origins.append("https://*.amazonaws.com")
+    return " ".join(dict.fromkeys(origins))
+
+
+def init_security(app: Flask) -> None:
+    if app.config["ENV_NAME"] == "production":
+        # Platforms terminate TLS at a proxy: trust its X-Forwarded-* headers (one hop).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    limiter.init_app(app)
+    media = _media_origins(app)
+    policy = "; ".join([
+        "default-src 'self'", "script-src 'self'", "style-src 'self'", "object-src 'none'",
+        f"img-src 'self' data: blob: {media}".strip(), f"media-src 'self' blob: {media}".strip(),
+        "connect-src 'self'", "font-src 'self'", "base-uri 'self'", "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+    @app.before_request
+    def start_timer():
+        g.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex[:16]
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def headers_and_log(response):
+        response.headers["Content-Security-Policy"] = policy
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if request.endpoint not in ("static", "health.healthz"):
+            log.info("request_id=%s %s %s %s %.0fms", g.get("request_id"), request.method,
+                     request.path, response.status_code,
+                     (time.perf_counter() - g.get("started", time.perf_counter())) * 1000)
+        return response
+
+    @app.errorhandler(429)
+    def too_many(error):
+        template = "_error.html" if request.headers.get("HX-Request") else "error.html"
+        message = ("Too many attempts in a short time. Wait a minute and try again "
+                   f"(limit: {error.description}).")
+        return render_template(template, status=429, title="Slow down", message=message), 429
