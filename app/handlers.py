@@ -18,8 +18,8 @@ from .pipeline.images import ImageRequest, ProviderError, build_prompt, image_pr
 from .pipeline.llm import ChatConfig
 from .pipeline.suggestions import suggest
 from .pipeline.voice import voice_provider
-from .pipeline.ffmpeg import Cancelled
-from .pipeline.video import render_scene_preview
+from .pipeline.ffmpeg import Cancelled, FFmpegError
+from .pipeline.video import PIECE_SUFFIX, compile_video, plan_compile, render_scene_preview
 from .tasks import JobCancelled, JobFailed, Progress
 
 
@@ -27,12 +27,18 @@ def store_asset(job: Job, project: Project, segment: Segment | None, kind: str, 
                 data: bytes, mime: str, **provenance) -> Asset:
     """Save bytes and their Asset row; the same key twice (a retry) updates the one row."""
     get_storage().put_bytes(key, data, mime)
+    return store_asset_row(job, project, kind, key, mime, len(data), segment, **provenance)
+
+
+def store_asset_row(job: Job, project: Project, kind: str, key: str, mime: str, size: int,
+                    segment: Segment | None = None, **provenance) -> Asset:
+    """The Asset row for a stored file; idempotent per storage key."""
     asset = db.session.scalar(db.select(Asset).filter_by(storage_key=key))
     if asset is None:
         asset = Asset(storage_key=key, workspace_id=project.workspace_id, project_id=project.id)
         db.session.add(asset)
     asset.segment_id = segment.id if segment else None
-    asset.kind, asset.mime, asset.size = kind, mime, len(data)
+    asset.kind, asset.mime, asset.size = kind, mime, size
     asset.created_by_id = job.created_by_id
     for field, value in provenance.items():
         setattr(asset, field, value)
@@ -133,6 +139,59 @@ def handle_preview(job: Job, project: Project, segment: Segment, progress: Progr
     return "Preview ready."
 
 
+def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> str:
+    """Render (or reuse) every scene piece, join them, and store the MP4 with its sidecars."""
+    from .video.service import preflight
+    blocking = [p.message for p in preflight(project) if p.blocking]
+    if blocking:
+        raise JobFailed(" ".join(blocking))
+    storage = get_storage()
+    prefix = project_prefix(project.workspace_id, project.id)
+    cache = production.piece_cache_dir()
+    with tempfile.TemporaryDirectory() as work:
+        workdir = Path(work)
+        progress(0.01, "Fetching images and audio")
+        scenes = production.scene_inputs(project, workdir)
+        settings = production.compile_settings(project, production.music_file(project, workdir))
+        # Pieces another worker rendered earlier come from shared storage, not a re-render.
+        for piece in plan_compile(scenes, settings).pieces:
+            local = cache / f"{piece.key}{PIECE_SUFFIX}"
+            remote = f"{prefix}pieces/{piece.key}{PIECE_SUFFIX}"
+            if not local.is_file() and storage.exists(remote):
+                storage.download_to(remote, local)
+        out = workdir / "video.mp4"
+        try:
+            result = compile_video(scenes, settings, out, cache, on_progress=progress,
+                                   should_cancel=progress.cancelled)
+        except Cancelled as exc:
+            raise JobCancelled() from exc
+        except FFmpegError as exc:
+            raise JobFailed(f"The video could not be rendered: {exc.stderr_tail or exc}") from exc
+        for key in result.rendered_pieces:
+            storage.put_file(f"{prefix}pieces/{key}{PIECE_SUFFIX}", cache / f"{key}{PIECE_SUFFIX}",
+                             "video/h264")
+        progress(0.995, "Saving the video")
+        files = {"video": (result.video, "video/mp4"), "srt": (result.srt, "application/x-subrip"),
+                 "vtt": (result.vtt, "text/vtt"), "thumbnail": (result.thumbnail, "image/jpeg")}
+        if result.chapters:
+            files["chapters"] = (result.chapters, "text/plain")
+        ids = {}
+        for kind, (path, mime) in files.items():
+            key = f"{prefix}compiles/job-{job.id}/{kind}{path.suffix}"
+            storage.put_file(key, path, mime)
+            asset = store_asset_row(job, project, kind, key, mime, path.stat().st_size)
+            ids[kind] = asset.id
+    project.thumbnail_asset_id = ids["thumbnail"]
+    job.result = {**ids, "duration": result.duration, "frames": result.frames,
+                  "chapters_problem": result.chapters_problem,
+                  "rendered": len(result.rendered_pieces), "reused": len(result.reused_pieces),
+                  "settings": production.settings_summary(project)}
+    project.touch()
+    db.session.commit()
+    return (f"Video ready: {result.duration:.1f} s, {len(result.rendered_pieces)} piece(s) "
+            f"rendered, {len(result.reused_pieces)} reused.")
+
+
 def llm_config() -> ChatConfig | None:
     """The OpenAI-compatible endpoint, when the operator configured one."""
     config = current_app.config
@@ -165,6 +224,7 @@ def handle_suggest(job: Job, project: Project, segment: Segment, progress: Progr
 
 
 HANDLERS = {
+    "compile": handle_compile,
     "suggest": handle_suggest,
     "preview": handle_preview,
     "image": handle_image,

@@ -6,6 +6,7 @@ from pathlib import Path
 from flask import current_app
 
 from . import project_settings
+from .extensions import db
 from .media import get_storage
 from .models import Asset, Project, Segment
 from .pipeline.video import PRESETS, CompileSettings, Scene, Transition
@@ -58,6 +59,23 @@ def output_preset(project: Project) -> str:
     if aspect == "1:1":
         return "square1080"
     return chosen if chosen in ("1080p30", "720p30") else "1080p30"
+
+
+def music_file(project: Project, workdir: Path) -> Path | None:
+    """The project's background music, if one was uploaded."""
+    asset_id = project.settings.get("music_asset_id")
+    asset = db.session.get(Asset, asset_id) if asset_id else None
+    return local_copy(asset, workdir) if asset and asset.project_id == project.id else None
+
+
+def settings_summary(project: Project) -> dict:
+    """The choices a compile was made with, for the list of previous compiles."""
+    return {"preset": output_preset(project),
+            "transition": project_settings.get(project, "transition"),
+            "transition_seconds": project_settings.get(project, "transition_seconds"),
+            "motion": project_settings.get(project, "motion"),
+            "captions": bool(project_settings.get(project, "burn_captions")),
+            "music": bool(project.settings.get("music_asset_id"))}
 
 
 def piece_cache_dir() -> Path:

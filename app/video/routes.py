@@ -1,13 +1,195 @@
-"""Step 4: compile, play and download the video."""
-from flask import Blueprint, render_template
+"""Step 4: check, compile with live progress, play, download, and manage previous compiles."""
+from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, abort, make_response, render_template, request
+from flask_login import current_user
+
+from .. import project_settings
 from ..access import permission, project_or_404
+from ..extensions import db
+from ..jobs import active_jobs, cancel, enqueue
+from ..media import get_storage, project_prefix
+from ..models import Asset, Job, Project
+from ..pipeline import uploads
 from ..projects.routes import step_context
+from ..queue import QueueUnavailable, new_job_id
+from ..security import GENERATE_LIMIT, limiter, member_key
+from . import service
 
 bp = Blueprint("video", __name__, url_prefix="/projects/<int:project_id>")
+MAX_MUSIC_BYTES = 80 * 1024 * 1024
+MAX_MUSIC_SECONDS = 30 * 60
+
+
+def _running(project: Project) -> Job | None:
+    return next(iter(active_jobs(project, "compile")), None)
+
+
+def _last_failed(project: Project) -> Job | None:
+    job = db.session.scalar(db.select(Job).filter_by(project_id=project.id, kind="compile")
+                            .order_by(Job.id.desc()).limit(1))
+    return job if job and job.state in ("failed", "cancelled") else None
+
+
+def _eta(job: Job) -> str | None:
+    """Time left from the real progress rate so far (never a guess before there is one)."""
+    if job.state != "running" or not job.started_at or job.progress < 0.03:
+        return None
+    from ..models import utcnow
+    elapsed = (utcnow() - job.started_at).total_seconds()
+    left = elapsed / job.progress * (1 - job.progress)
+    return f"{int(left // 60)} min {int(left % 60)} s left" if left >= 60 else f"{max(1, int(left))} s left"
+
+
+def _context(project: Project, **extra) -> dict:
+    compiles = service.finished_compiles(project)
+    running = _running(project)
+    return {"project": project, "problems": service.preflight(project), "running": running,
+            "eta": _eta(running) if running else None, "failed": _last_failed(project),
+            "compiles": [(job, service.outputs(job)) for job in compiles],
+            "settings": project_settings, "download_name": service.download_name,
+            "music": db.session.get(Asset, project.settings["music_asset_id"])
+            if project.settings.get("music_asset_id") else None, **extra}
 
 
 @bp.get("/video")
 @permission("view")
 def page(project_id: int):
-    return render_template("video/page.html", **step_context(project_or_404(project_id), 4))
+    project = project_or_404(project_id)
+    return render_template("video/page.html", **{**_context(project), **step_context(project, 4)})
+
+
+def _area(project: Project, status: int = 200, **extra):
+    return render_template("video/_area.html", **_context(project, **extra)), status
+
+
+@bp.post("/video/settings")
+@permission("edit")
+def save_settings(project_id: int):
+    project = project_or_404(project_id)
+    form, values = request.form, {}
+    if form.get("transition") in project_settings.TRANSITIONS:
+        values["transition"] = form["transition"]
+    if form.get("motion") in project_settings.MOTIONS:
+        values["motion"] = form["motion"]
+    if form.get("preset") in ("1080p30", "720p30"):
+        values["preset"] = form["preset"]
+    if "transition_seconds" in form:
+        seconds = form.get("transition_seconds", type=float)
+        if seconds is None or not 0.1 <= seconds <= 2.0:
+            return _area(project, 422, error="A transition lasts between 0.1 and 2 seconds.")
+        values["transition_seconds"] = seconds
+    values["burn_captions"] = form.get("burn_captions") == "on"
+    project_settings.update(project, **values)
+    project.touch()
+    db.session.commit()
+    return _area(project, notice="Saved. The next compile uses these settings.")
+
+
+@bp.post("/video/scenes/<int:segment_id>/transition")
+@permission("edit")
+def scene_transition(project_id: int, segment_id: int):
+    project = project_or_404(project_id)
+    segment = next((s for s in project.segments if s.id == segment_id), None)
+    if segment is None:
+        abort(404)
+    choice = request.form.get("transition", "")
+    overrides = {k: v for k, v in segment.settings.items() if k != "transition"}
+    if choice in project_settings.TRANSITIONS:
+        overrides["transition"] = choice
+    db.session.execute(db.update(type(segment)).where(type(segment).id == segment.id)
+                       .values(settings=overrides).execution_options(synchronize_session=False))
+    db.session.commit()
+    return _area(project_or_404(project_id))
+
+
+@bp.post("/video/music")
+@permission("edit")
+def upload_music(project_id: int):
+    project = project_or_404(project_id)
+    file = request.files.get("music")
+    if file is None or not file.filename:
+        return _area(project, 422, error="Choose a music file (WAV, MP3, M4A or OGG).")
+    with tempfile.TemporaryDirectory() as work:
+        source, target = Path(work) / "upload", Path(work) / "music.wav"
+        file.save(source)
+        try:
+            prepared = uploads.prepare_audio_upload(source, target, max_bytes=MAX_MUSIC_BYTES,
+                                                    max_seconds=MAX_MUSIC_SECONDS)
+        except uploads.UploadRejected as exc:
+            return _area(project, 422, error=str(exc))
+        key = f"{project_prefix(project.workspace_id, project.id)}music/{new_job_id()}.wav"
+        get_storage().put_file(key, target, "audio/wav")
+        asset = Asset(workspace_id=project.workspace_id, project_id=project.id, kind="music",
+                      storage_key=key, mime="audio/wav", size=target.stat().st_size,
+                      provider="upload", created_by_id=current_user.id,
+                      meta={"duration": prepared.duration,
+                            "original_name": Path(file.filename).name[:200]})
+        db.session.add(asset)
+        db.session.flush()
+    project_settings.update(project, music_asset_id=asset.id)
+    db.session.commit()
+    return _area(project, notice="Background music added; it is ducked under the voice.")
+
+
+@bp.post("/video/music/remove")
+@permission("edit")
+def remove_music(project_id: int):
+    project = project_or_404(project_id)
+    project.settings = {k: v for k, v in project.settings.items() if k != "music_asset_id"}
+    db.session.commit()
+    return _area(project, notice="Background music removed.")
+
+
+@bp.post("/video/compile")
+@limiter.limit(GENERATE_LIMIT, key_func=member_key)
+@permission("edit")
+def compile_video(project_id: int):
+    project = project_or_404(project_id)
+    blocking = [p for p in service.preflight(project) if p.blocking]
+    if blocking:
+        return _area(project, 422, error="Fix these first: " + " ".join(p.message for p in blocking))
+    if _running(project):
+        return _area(project, notice="A compile is already running.")
+    try:
+        enqueue("compile", project=project, user_id=current_user.id)
+    except QueueUnavailable as exc:
+        return _area(project, 422, error=str(exc))
+    return _area(project)
+
+
+@bp.get("/video/progress")
+@permission("view")
+def progress(project_id: int):
+    project = project_or_404(project_id)
+    context = _context(project)
+    if context["running"] is None:
+        # Finished, failed or cancelled: replace the whole area once (player, downloads).
+        response = make_response(render_template("video/_area.html", **context))
+        response.headers.update({"HX-Retarget": "#compile-area", "HX-Reswap": "outerHTML"})
+        return response
+    return render_template("video/_progress.html", **context)
+
+
+@bp.post("/video/cancel")
+@permission("edit")
+def cancel_compile(project_id: int):
+    project = project_or_404(project_id)
+    cancel(active_jobs(project, "compile"))
+    return _area(project)
+
+
+@bp.post("/video/compiles/<int:job_id>/delete")
+@permission("edit")
+def delete_compile(project_id: int, job_id: int):
+    project = project_or_404(project_id)
+    job = db.session.scalar(db.select(Job).filter_by(id=job_id, project_id=project.id,
+                                                     kind="compile", state="done"))
+    if job is None:
+        abort(404)
+    service.delete_compile(project, job)
+    db.session.commit()
+    return _area(project, notice="Compile deleted.")

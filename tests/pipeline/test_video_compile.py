@@ -237,6 +237,19 @@ def test_failure_leaves_no_partial_files(tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_long_held_still_has_regular_keyframes_and_never_changes(tmp_path):
+    scene = Scene(still(tmp_path / "a.png", (90, 140, 200)), 5.0)
+    result = compile_video([scene], CompileSettings(preset=SMALL), tmp_path / "long.mp4", tmp_path / "cache")
+    video = packets(result.video)
+    assert len(video) == 150
+    assert [n for n, p in enumerate(video) if p.is_keyframe] == [0, 60, 120], "a keyframe every 2 s for seeking"
+    decoded = frames(result.video)
+    settled = decoded[20]
+    # Keyframes start a little softer than the refined picture, too little to see (PSNR > 40 dB).
+    assert all(((f - settled) ** 2).mean() < 255 ** 2 / 10 ** 4 for f in decoded), "the held picture stays put"
+    assert all(np.array_equal(decoded[n], settled) for n in (30, 59, 80, 119, 149))
+
+
 @pytest.mark.parametrize("kind", ["cut", "crossfade", "fadeblack", "slide", "wipe"])
 def test_every_transition_renders(tmp_path, kind):
     scenes = [Scene(still(tmp_path / "a.png", (220, 30, 30)), 1.0, transition=Transition(kind, 0.4)),

@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -379,6 +380,19 @@ def _publish(plan: CompilePlan, out: Path, work: Path, video_tmp: Path) -> Compi
                          plan.duration, plan.timeline.total_frames)
 
 
+def _sweep_partials(cache: Path, older_than_s: float = 3600) -> None:
+    """Remove half-written files a killed worker left in the cache (old enough not to be another compile's)."""
+    if not cache.is_dir():
+        return
+    cutoff = time.time() - older_than_s
+    for leftover in cache.glob(".*"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        except FileNotFoundError:
+            pass  # another compile cleaned it first
+
+
 def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str | Path, cache_dir: str | Path,
                   on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None,
                   workers: int = 2, memory_budget_mb: float = 290) -> CompileResult:
@@ -386,6 +400,7 @@ def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str 
     memory budget); assemble the final video."""
     plan = plan_compile(scenes, settings)
     cache = Path(cache_dir)
+    _sweep_partials(cache)
     paths = {p.key: cache / f"{p.key}{PIECE_SUFFIX}" for p in plan.pieces}
     audio = cache / f"soundtrack-{soundtrack_key(plan)}.m4a"
     todo = [p for p in plan.pieces if not paths[p.key].is_file()]

@@ -1,0 +1,64 @@
+"""Compiles: what to check first, what a finished compile consists of, and removing one."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from ..extensions import db
+from ..media import get_storage
+from ..models import Asset, Job, Project
+
+OUTPUT_KINDS = ("video", "srt", "vtt", "chapters", "thumbnail")
+
+
+@dataclass
+class Problem:
+    message: str
+    segment_id: int | None = None
+    blocking: bool = False
+
+
+def preflight(project: Project) -> list[Problem]:
+    """What to fix (or know) before compiling, from the database alone."""
+    problems = []
+    if not project.segments:
+        return [Problem("The project has no scenes yet: cut the script first.", blocking=True)]
+    for n, s in enumerate(project.segments, start=1):
+        if s.image is None:
+            problems.append(Problem(f"Scene {n} has no image.", s.id, blocking=True))
+        if s.audio is None:
+            problems.append(Problem(f"Scene {n} has no voiceover; it will be silent.", s.id))
+        elif s.audio.meta.get("duration", 0) > s.seconds + 0.05:
+            problems.append(Problem(
+                f"Scene {n}'s voiceover ({s.audio.meta['duration']:.1f} s) is longer than the "
+                f"scene ({s.seconds:.1f} s) and would be cut off: fit the scene to its audio.", s.id))
+    return problems
+
+
+def download_name(project: Project, extension: str) -> str:
+    """A file name from the project title: letters, digits and dashes only."""
+    ascii_title = unicodedata.normalize("NFKD", project.title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_title).strip("-").lower()[:80] or "scriptreel-video"
+    return f"{slug}.{extension}"
+
+
+def finished_compiles(project: Project) -> list[Job]:
+    return list(db.session.scalars(db.select(Job).filter_by(
+        project_id=project.id, kind="compile", state="done").order_by(Job.id.desc())))
+
+
+def outputs(job: Job) -> dict[str, Asset]:
+    ids = {kind: job.result.get(kind) for kind in OUTPUT_KINDS}
+    assets = {a.id: a for a in db.session.scalars(db.select(Asset).filter(
+        Asset.id.in_([i for i in ids.values() if i])))}
+    return {kind: assets[i] for kind, i in ids.items() if i in assets}
+
+
+def delete_compile(project: Project, job: Job) -> None:
+    for asset in outputs(job).values():
+        if project.thumbnail_asset_id == asset.id:
+            project.thumbnail_asset_id = None
+        get_storage().delete(asset.storage_key)
+        db.session.delete(asset)
+    db.session.delete(job)

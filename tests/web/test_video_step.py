@@ -1,0 +1,107 @@
+"""Step 4 on a real worker: pre-flight list, compile with progress, outputs, re-compile, cancel."""
+import re
+
+import pytest
+
+from app.extensions import db
+from app.media import get_storage
+from app.models import CreditEntry, Job, Project
+from app.pipeline.probe import probe
+
+
+def ready_project(client, pid, work):
+    """Draft images and espeak voiceovers for every scene, fitted: ready to compile."""
+    client.submit(f"/projects/{pid}/assets/images/missing", htmx=True)
+    client.submit(f"/projects/{pid}/assets/voice/all", htmx=True)
+    work()
+    client.submit(f"/projects/{pid}/assets/fit/all", htmx=True)
+
+
+def ledger(app):
+    with app.app_context():
+        return [(e.kind, e.delta) for e in db.session.scalars(db.select(CreditEntry).order_by(CreditEntry.id))]
+
+
+def latest_compile(app):
+    with app.app_context():
+        job = db.session.scalar(db.select(Job).filter_by(kind="compile").order_by(Job.id.desc()))
+        db.session.expunge(job)
+        return job
+
+
+def test_preflight_lists_what_is_missing_with_links(app, project_with_scenes):
+    client, pid, ids = project_with_scenes()
+    page = client.get(f"/projects/{pid}/video").get_data(as_text=True)
+    assert "Scene 1 has no image." in page and f"#asset-{ids[0]}" in page
+    assert "no voiceover; it will be silent" in page
+    response = client.submit(f"/projects/{pid}/video/compile", htmx=True)
+    assert response.status_code == 422 and "Fix these first" in response.get_data(as_text=True)
+
+
+def test_compile_plays_downloads_and_costs_nothing(app, project_with_scenes, work):
+    client, pid, ids = project_with_scenes()
+    ready_project(client, pid, work)
+    before = ledger(app)
+    response = client.submit(f"/projects/{pid}/video/compile", htmx=True)
+    body = response.get_data(as_text=True)
+    assert 'id="compile-progress"' in body and 'hx-trigger="every 1s"' in body
+    work()
+    assert ledger(app) == before  # compiling is free
+    job = latest_compile(app)
+    assert job.state == "done", job.message
+    poll = client.get(f"/projects/{pid}/video/progress", headers={"HX-Request": "true"})
+    assert poll.headers["HX-Retarget"] == "#compile-area"
+    page = poll.get_data(as_text=True)
+    assert "Download MP4" in page and "Captions (SRT)" in page and "every 1s" not in page
+    with app.app_context():
+        project = db.session.get(Project, pid)
+        expected = sum(s.seconds for s in project.segments) - 0.5 * (len(project.segments) - 1)
+        from app.models import Asset
+        video = db.session.get(Asset, job.result["video"])
+        path = get_storage().local_path(video.storage_key)
+        srt = get_storage().local_path(db.session.get(Asset, job.result["srt"]).storage_key)
+        assert project.thumbnail_asset_id == job.result["thumbnail"]
+    info = probe(path)
+    assert info.video.codec == "h264" and info.video.profile == "High"
+    assert info.video.pix_fmt == "yuv420p" and info.video.color_primaries == "bt709"
+    assert info.audio.codec == "aac" and info.audio.sample_rate == 48000 and info.audio.channels == 2
+    assert abs(info.duration - expected) <= 1 / 30 + 0.03
+    assert re.search(r"00:00:0\d,\d{3} --> ", srt.read_text())
+    # The download has a name from the title, and local files answer range requests.
+    download = client.get(f"/media/{job.result['video']}/harbour.mp4")
+    assert "attachment" in download.headers["Content-Disposition"] and "harbour.mp4" in download.headers["Content-Disposition"]
+    ranged = client.get(f"/media/{job.result['video']}", headers={"Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and len(ranged.data) == 100
+
+
+def test_recompile_after_editing_one_scene_reuses_the_rest(app, project_with_scenes, work):
+    client, pid, ids = project_with_scenes()
+    ready_project(client, pid, work)
+    client.submit(f"/projects/{pid}/video/compile", htmx=True)
+    work()
+    first = latest_compile(app)
+    client.submit(f"/projects/{pid}/assets/scenes/{ids[-1]}/image",
+                  {"description": "A different picture", "model": "draft"}, htmx=True)
+    work()
+    client.submit(f"/projects/{pid}/video/compile", htmx=True)
+    work()
+    second = latest_compile(app)
+    assert second.state == "done" and second.id != first.id
+    assert second.result["reused"] >= 1 and second.result["rendered"] < first.result["rendered"]
+    page = client.get(f"/projects/{pid}/video").get_data(as_text=True)
+    assert "Previous compiles" in page
+    client.submit(f"/projects/{pid}/video/compiles/{first.id}/delete", htmx=True)
+    with app.app_context():
+        assert db.session.get(Job, first.id) is None
+
+
+def test_cancelled_compile_leaves_no_file(app, project_with_scenes, work):
+    client, pid, _ = project_with_scenes()
+    ready_project(client, pid, work)
+    client.submit(f"/projects/{pid}/video/compile", htmx=True)
+    client.submit(f"/projects/{pid}/video/cancel", htmx=True)
+    work()
+    job = latest_compile(app)
+    assert job.state == "cancelled" and not job.result
+    page = client.get(f"/projects/{pid}/video").get_data(as_text=True)
+    assert "was cancelled" in page and "Download MP4" not in page
