@@ -1,5 +1,10 @@
 """Command-line tools: `flask --app wsgi <group> <command>`."""
 import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -8,7 +13,34 @@ from . import ledger
 from .extensions import db
 from .models import Workspace
 from .pipeline.script_import import ScriptImportError, decode_script
+from .pipeline.images import MODELS, ProviderError
+from .pipeline.render import RenderOptions, render_script
 from .pipeline.segmentation import segment, to_json
+
+RENDER_PRESETS = {"1080p": "1080p30", "720p": "720p30", "vertical": "vertical1080x1920"}
+
+
+class TerminalProgress:
+    """A one-line progress bar with stage and time left, redrawn in place."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        self.last = max(self.last, min(fraction, 1.0))
+        width = 30
+        filled = int(self.last * width)
+        elapsed = time.monotonic() - self.started
+        left = f"{elapsed / self.last * (1 - self.last):4.0f} s left" if self.last > 0.02 else "           "
+        columns = shutil.get_terminal_size((100, 20)).columns
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {self.last * 100:5.1f}% {left}  {stage}"
+        sys.stderr.write("\r" + line[:columns - 1].ljust(columns - 1))
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        self(1.0, f"done in {time.monotonic() - self.started:.1f} s")
+        sys.stderr.write("\n")
 
 
 def _workspace(workspace_id: int) -> Workspace:
@@ -68,6 +100,50 @@ def register_cli(app: Flask) -> None:
             click.echo(f"\n## {topic.title}")
             for scene in (s for s in cut.segments if s.topic == number):
                 click.echo(f"  [{scene.seconds:5.1f} s] {' '.join(scene.text.split())[:100]}")
+
+    @app.cli.command("render")
+    @click.argument("script", type=click.Path(exists=True, dir_okay=False))
+    @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+                  help="Where to write the MP4; captions, chapters and thumbnail go beside it.")
+    @click.option("--image-tier", default="draft", show_default=True,
+                  type=click.Choice(sorted(MODELS)), help="Image model (draft works offline).")
+    @click.option("--voice", default="espeak", show_default=True, type=click.Choice(["espeak", "azure"]))
+    @click.option("--transition", default="crossfade", show_default=True,
+                  type=click.Choice(["cut", "crossfade", "fadeblack", "slide", "wipe"]))
+    @click.option("--preset", default="1080p", show_default=True,
+                  type=click.Choice(sorted(RENDER_PRESETS)))
+    @click.option("--motion", default="off", show_default=True,
+                  type=click.Choice(["off", "subtle", "strong"]))
+    @click.option("--burn-captions", is_flag=True, help="Draw the captions into the picture.")
+    def render(script: str, output: str, image_tier: str, voice: str, transition: str,
+               preset: str, motion: str, burn_captions: bool):
+        """Turn a script file into a narrated MP4 in one go (offline with the defaults)."""
+        with open(script, "rb") as handle:
+            try:
+                text = decode_script(handle.read(), script)
+            except ScriptImportError as exc:
+                raise click.ClickException(str(exc))
+        config = current_app.config
+        options = RenderOptions(
+            image_model=image_tier, voice_provider=voice, transition=transition,
+            preset=RENDER_PRESETS[preset], motion=motion, burn_captions=burn_captions,
+            stability_api_key=config["STABILITY_API_KEY"], azure_key=config["AZURE_SPEECH_KEY"],
+            azure_region=config["AZURE_SPEECH_REGION"])
+        out = Path(output).resolve()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        bar = TerminalProgress()
+        with tempfile.TemporaryDirectory() as work:
+            try:
+                result = render_script(text, out, Path(work), Path(work) / "pieces", options, bar)
+            except (ProviderError, ValueError) as exc:
+                raise click.ClickException(getattr(exc, "user_message", str(exc)))
+        bar.done()
+        click.echo(f"Wrote {result.video} ({result.duration:.1f} s)")
+        for extra in (result.srt, result.vtt, result.chapters, result.thumbnail):
+            if extra:
+                click.echo(f"      {extra}")
+        if result.chapters_problem:
+            click.echo(f"No chapters: {result.chapters_problem}")
 
     @app.cli.group()
     def credits():
