@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from flask import abort, current_app, g, render_template, request
 from flask_login import current_user
 
@@ -123,6 +124,14 @@ def project_or_404(project_id: int) -> Project:
     if project is None:
         abort(404)
     return project
+
+
+def segment_or_404(project: Project, segment_id: int):
+    """A scene of that project (the project is already scoped to the workspace)."""
+    segment = next((s for s in project.segments if s.id == segment_id), None)
+    if segment is None:
+        abort(404)
+    return segment
 
 
 def membership_or_404(membership_id: int) -> Membership:

@@ -12,9 +12,9 @@ from flask import Flask, current_app
 from . import ledger
 from .extensions import db
 from .models import Workspace
-from .pipeline.script_import import ScriptImportError, decode_script
 from .pipeline.images import MODELS, ProviderError
 from .pipeline.render import RenderOptions, render_script
+from .pipeline.script_import import ScriptImportError, decode_script
 from .pipeline.segmentation import segment, to_json
 
 RENDER_PRESETS = {"1080p": "1080p30", "720p": "720p30", "vertical": "vertical1080x1920"}

@@ -14,12 +14,17 @@ from . import production, project_settings
 from .extensions import db
 from .media import get_storage, project_prefix
 from .models import Asset, Job, Project, Segment, Workspace
+from .pipeline.ffmpeg import Cancelled, FFmpegError
 from .pipeline.images import ImageRequest, ProviderError, build_prompt, image_provider
 from .pipeline.llm import ChatConfig
 from .pipeline.suggestions import suggest
+from .pipeline.video import (
+    PIECE_SUFFIX,
+    compile_video,
+    plan_compile,
+    render_scene_preview,
+)
 from .pipeline.voice import voice_provider
-from .pipeline.ffmpeg import Cancelled, FFmpegError
-from .pipeline.video import PIECE_SUFFIX, compile_video, plan_compile, render_scene_preview
 from .tasks import JobCancelled, JobFailed, Progress
 
 

@@ -1,18 +1,17 @@
 """Step 3: images and voiceovers per scene — generate, review, regenerate, upload, fit, preview."""
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, make_response, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
 from .. import ledger, project_settings
-from ..access import permission, project_or_404
+from ..access import permission, project_or_404, segment_or_404
 from ..extensions import db
 from ..jobs import active_jobs, cancel, enqueue
-from ..media import get_storage, project_prefix
-from ..models import Asset, Job, Project, Segment
+from ..models import Asset, Job, Project
+from ..partials import replace_target
 from ..pipeline import uploads
 from ..pipeline.images import MODELS
 from ..pipeline.voice import voice_provider
@@ -28,12 +27,6 @@ MAX_IMAGE_PIXELS = 60_000_000
 MAX_AUDIO_BYTES = 50 * 1024 * 1024
 MAX_AUDIO_SECONDS = 600
 
-
-def _segment(project: Project, segment_id: int) -> Segment:
-    segment = next((s for s in project.segments if s.id == segment_id), None)
-    if segment is None:
-        abort(404)
-    return segment
 
 
 def _latest_jobs(project: Project) -> dict[int, Job]:
@@ -94,11 +87,8 @@ def _grid(project: Project, status: int = 200, **extra):
 def status(project_id: int):
     project = project_or_404(project_id)
     context = _context(project)
-    if not context["any_active"]:
-        # The batch just ended: refresh the whole grid once (counts, buttons, versions).
-        response = make_response(render_template("assets/_grid.html", **context))
-        response.headers.update({"HX-Retarget": "#grid", "HX-Reswap": "outerHTML"})
-        return response
+    if not context["any_active"]:  # the batch just ended: counts, buttons, versions refresh
+        return replace_target("assets/_grid.html", "#grid", **context)
     return render_template("assets/_status.html", **context)
 
 
@@ -140,7 +130,7 @@ def save_settings(project_id: int):
 def generate_image(project_id: int, segment_id: int):
     """Generate (or regenerate) one scene's image with the description as edited here."""
     project = project_or_404(project_id)
-    segment = _segment(project, segment_id)
+    segment = segment_or_404(project, segment_id)
     description = clean(request.form.get("description", segment.description)).strip()
     model = request.form.get("model") or service.model_for(project, segment)
     if not description and not segment.text.strip():
@@ -175,7 +165,7 @@ def generate_missing(project_id: int):
 @permission("edit")
 def use_version(project_id: int, segment_id: int, asset_id: int):
     project = project_or_404(project_id)
-    segment = _segment(project, segment_id)
+    segment = segment_or_404(project, segment_id)
     asset = db.session.scalar(db.select(Asset).filter_by(id=asset_id, project_id=project.id,
                                                          segment_id=segment.id, kind="image"))
     if asset is None:
@@ -186,23 +176,11 @@ def use_version(project_id: int, segment_id: int, asset_id: int):
     return _grid(project, notice=f"Scene {segment.position + 1} uses the chosen version.")
 
 
-def _stored_upload(project: Project, segment: Segment, kind: str, data: bytes, mime: str,
-                   extension: str, **meta) -> Asset:
-    key = f"{project_prefix(project.workspace_id, project.id)}{kind}s/upload-{new_job_id()}.{extension}"
-    get_storage().put_bytes(key, data, mime)
-    asset = Asset(workspace_id=project.workspace_id, project_id=project.id, segment_id=segment.id,
-                  kind=kind, storage_key=key, mime=mime, size=len(data), provider="upload",
-                  created_by_id=current_user.id, meta=meta)
-    db.session.add(asset)
-    db.session.flush()
-    return asset
-
-
 @bp.post("/assets/scenes/<int:segment_id>/image/upload")
 @permission("edit")
 def upload_image(project_id: int, segment_id: int):
     project = project_or_404(project_id)
-    segment = _segment(project, segment_id)
+    segment = segment_or_404(project, segment_id)
     file = request.files.get("image")
     fit = request.form.get("fit", "crop")
     if file is None or not file.filename:
@@ -214,11 +192,11 @@ def upload_image(project_id: int, segment_id: int):
             max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_IMAGE_PIXELS)
     except uploads.UploadRejected as exc:
         return _grid(project, 422, error=str(exc), error_for=segment.id)
-    asset = _stored_upload(project, segment, "image", prepared.data, prepared.mime,
-                           "png" if prepared.mime == "image/png" else "jpg",
-                           width=prepared.size[0], height=prepared.size[1], fit=fit,
-                           original_name=Path(file.filename).name[:200],
-                           original_size=list(prepared.original_size))
+    asset = service.store_upload(project, "image", prepared.data, prepared.mime,
+                                 "png" if prepared.mime == "image/png" else "jpg", segment,
+                                 width=prepared.size[0], height=prepared.size[1], fit=fit,
+                                 original_name=Path(file.filename).name[:200],
+                                 original_size=list(prepared.original_size))
     segment.image_asset_id = asset.id
     project.touch()
     db.session.commit()
@@ -229,22 +207,17 @@ def upload_image(project_id: int, segment_id: int):
 @permission("edit")
 def upload_audio(project_id: int, segment_id: int):
     project = project_or_404(project_id)
-    segment = _segment(project, segment_id)
+    segment = segment_or_404(project, segment_id)
     file = request.files.get("audio")
     if file is None or not file.filename:
         return _grid(project, 422, error="Choose a WAV, MP3, M4A or OGG recording.",
                      error_for=segment.id)
-    with tempfile.TemporaryDirectory() as work:
-        source, target = Path(work) / "upload", Path(work) / "voice.wav"
-        file.save(source)
-        try:
-            prepared = uploads.prepare_audio_upload(source, target, max_bytes=MAX_AUDIO_BYTES,
-                                                    max_seconds=MAX_AUDIO_SECONDS)
-        except uploads.UploadRejected as exc:
-            return _grid(project, 422, error=str(exc), error_for=segment.id)
-        asset = _stored_upload(project, segment, "audio", target.read_bytes(), "audio/wav", "wav",
-                               duration=prepared.duration, timing_source="none",
-                               original_name=Path(file.filename).name[:200])
+    try:
+        asset, prepared = service.store_audio_upload(
+            project, file, "audio", max_bytes=MAX_AUDIO_BYTES, max_seconds=MAX_AUDIO_SECONDS,
+            segment=segment)
+    except uploads.UploadRejected as exc:
+        return _grid(project, 422, error=str(exc), error_for=segment.id)
     segment.audio_asset_id = asset.id
     project.touch()
     db.session.commit()
@@ -258,7 +231,7 @@ def upload_audio(project_id: int, segment_id: int):
 @permission("edit")
 def generate_voice(project_id: int, segment_id: int):
     project = project_or_404(project_id)
-    segment = _segment(project, segment_id)
+    segment = segment_or_404(project, segment_id)
     try:
         service.queue_voice(project, segment)
     except QueueUnavailable as exc:
@@ -287,7 +260,7 @@ def voice_all(project_id: int):
 @permission("edit")
 def fit(project_id: int, segment_id: int):
     project = project_or_404(project_id)
-    segment = _segment(project, segment_id)
+    segment = segment_or_404(project, segment_id)
     if not service.fit_to_audio(project, segment):
         return _grid(project, 422, error="This scene has no voiceover to fit to.",
                      error_for=segment.id)
@@ -309,7 +282,7 @@ def fit_all(project_id: int):
 @permission("edit")
 def preview(project_id: int, segment_id: int):
     project = project_or_404(project_id)
-    segment = _segment(project, segment_id)
+    segment = segment_or_404(project, segment_id)
     if not segment.image_asset_id:
         return _grid(project, 422, error="Give the scene an image first.", error_for=segment.id)
     try:
@@ -334,7 +307,7 @@ def cancel_all(project_id: int):
 def retry(project_id: int, segment_id: int):
     """Run a scene's failed job again (a new image is a new charge; the failed one was refunded)."""
     project = project_or_404(project_id)
-    segment = _segment(project, segment_id)
+    segment = segment_or_404(project, segment_id)
     kind = request.form.get("kind")
     try:
         if kind == "image":

@@ -1,14 +1,21 @@
 """Queueing images, voiceovers and previews for scenes, with credits charged up front."""
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from flask import current_app, g
 from flask_login import current_user
+from werkzeug.datastructures import FileStorage
 
 from .. import ledger, project_settings
+from ..extensions import db
 from ..jobs import enqueue
-from ..queue import new_job_id
-from ..models import Job, Project, Segment
+from ..media import get_storage, project_prefix
+from ..models import Asset, Job, Project, Segment
+from ..pipeline import uploads
 from ..pipeline.images import MODELS, credit_cost, random_seed, tier_allows
+from ..queue import new_job_id
 
 
 class NotAllowed(ValueError):
@@ -84,6 +91,37 @@ def fit_to_audio(project: Project, segment: Segment) -> bool:
     segment.seconds = round(float(segment.audio.meta.get("duration", 0)) + pad, 2)
     segment.timing_source = "audio"
     return True
+
+
+def store_upload(project: Project, kind: str, data: bytes, mime: str, extension: str,
+                 segment: Segment | None = None, **meta) -> Asset:
+    """Keep a user's own file (already checked) as an Asset of the project."""
+    key = f"{project_prefix(project.workspace_id, project.id)}{kind}/upload-{new_job_id()}.{extension}"
+    get_storage().put_bytes(key, data, mime)
+    asset = Asset(workspace_id=project.workspace_id, project_id=project.id,
+                  segment_id=segment.id if segment else None, kind=kind, storage_key=key,
+                  mime=mime, size=len(data), provider="upload", created_by_id=current_user.id,
+                  meta=meta)
+    db.session.add(asset)
+    db.session.flush()
+    return asset
+
+
+def store_audio_upload(project: Project, file: FileStorage, kind: str, *, max_bytes: int,
+                       max_seconds: float, segment: Segment | None = None):
+    """Check a recording by its content, normalise it to 48 kHz WAV and store it.
+
+    Returns (asset, prepared); raises UploadRejected with a message for the user.
+    """
+    with tempfile.TemporaryDirectory() as work:
+        source, target = Path(work) / "upload", Path(work) / "audio.wav"
+        file.save(source)
+        prepared = uploads.prepare_audio_upload(source, target, max_bytes=max_bytes,
+                                                max_seconds=max_seconds)
+        asset = store_upload(project, kind, target.read_bytes(), "audio/wav", "wav", segment,
+                             duration=prepared.duration, timing_source="none",
+                             original_name=Path(file.filename or "").name[:200])
+    return asset, prepared
 
 
 def audio_too_long(segment: Segment) -> bool:

@@ -7,10 +7,15 @@ from sqlalchemy import select
 
 from ..access import public, signed_in
 from ..extensions import db
-from ..security import LOGIN_LIMIT, SIGNUP_LIMIT, limiter
 from ..models import User
-from ..workspaces.service import MembershipError, accept_invite, create_workspace, find_invite
+from ..security import LOGIN_LIMIT, SIGNUP_LIMIT, limiter
 from ..text import clean
+from ..workspaces.service import (
+    MembershipError,
+    accept_invite,
+    create_workspace,
+    find_invite,
+)
 from .forms import ChangePasswordForm, LoginForm, SignupForm
 
 bp = Blueprint("auth", __name__)

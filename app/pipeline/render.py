@@ -8,7 +8,14 @@ from typing import Callable
 from .images import ImageRequest, build_prompt, image_provider
 from .segmentation import segment
 from .suggestions import suggest_offline
-from .video import PRESETS, CompileResult, CompileSettings, Scene, Transition, compile_video
+from .video import (
+    PRESETS,
+    CompileResult,
+    CompileSettings,
+    Scene,
+    Transition,
+    compile_video,
+)
 from .voice import voice_provider
 
 Progress = Callable[[float, str], None]

@@ -4,11 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
-from ..access import permission, project_or_404
+from .. import project_settings
+from ..access import permission, project_or_404, segment_or_404
 from ..extensions import db
 from ..jobs import active_jobs, enqueue
-from .. import project_settings
-from ..models import Project, Segment
 from ..projects.routes import step_context
 from ..queue import QueueUnavailable
 from ..text import clean
@@ -18,12 +17,6 @@ bp = Blueprint("scenes", __name__, url_prefix="/projects/<int:project_id>")
 FIELDS = {"description": 4000, "notes": 4000}
 SECONDS_RANGE = (0.5, 600.0)
 
-
-def _segment(project: Project, segment_id: int) -> Segment:
-    segment = next((s for s in project.segments if s.id == segment_id), None)
-    if segment is None:
-        abort(404)
-    return segment
 
 
 @bp.get("/scenes")
@@ -55,7 +48,7 @@ def save_field(project_id: int, segment_id: int, field: str):
     if field not in (*FIELDS, "seconds"):
         abort(404)
     project = project_or_404(project_id)
-    segment = _segment(project, segment_id)
+    segment = segment_or_404(project, segment_id)
     raw = clean(request.form.get(field))
     version = request.form.get("version", type=int)
     context = {"project": project, "s": segment, "field": field}
@@ -88,7 +81,7 @@ def suggest(project_id: int):
     project = project_or_404(project_id)
     segment_id = request.form.get("segment_id", type=int)
     if segment_id:
-        targets = [_segment(project, segment_id)]
+        targets = [segment_or_404(project, segment_id)]
     else:
         targets = [s for s in project.segments if not s.description.strip()]
     if not targets:
@@ -120,7 +113,7 @@ def suggestions(project_id: int):
 def use_suggestion(project_id: int, segment_id: int):
     """The user chose to replace their description with the pending suggestion."""
     project = project_or_404(project_id)
-    segment = _segment(project, segment_id)
+    segment = segment_or_404(project, segment_id)
     pending = segment.settings.get("suggestion")
     if pending:
         segment.description = pending["text"]

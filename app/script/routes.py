@@ -6,7 +6,11 @@ from flask import Blueprint, abort, current_app, render_template, request
 from ..access import permission, project_or_404
 from ..extensions import db
 from ..models import Project, Segment
-from ..pipeline.script_import import ScriptImportError, decode_script, validate_script_text
+from ..pipeline.script_import import (
+    ScriptImportError,
+    decode_script,
+    validate_script_text,
+)
 from ..pipeline.segmentation import segment as cut_into_scenes
 from ..pipeline.segmentation import word_count
 from ..projects.routes import step_context

@@ -1,21 +1,19 @@
 """Step 4: check, compile with live progress, play, download, and manage previous compiles."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-from flask import Blueprint, abort, make_response, render_template, request
+from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
 from .. import project_settings
-from ..access import permission, project_or_404
+from ..access import permission, project_or_404, segment_or_404
+from ..assets.service import store_audio_upload
 from ..extensions import db
 from ..jobs import active_jobs, cancel, enqueue
-from ..media import get_storage, project_prefix
 from ..models import Asset, Job, Project
+from ..partials import replace_target
 from ..pipeline import uploads
 from ..projects.routes import step_context
-from ..queue import QueueUnavailable, new_job_id
+from ..queue import QueueUnavailable
 from ..security import GENERATE_LIMIT, limiter, member_key
 from . import service
 
@@ -49,7 +47,8 @@ def _context(project: Project, **extra) -> dict:
     running = _running(project)
     return {"project": project, "problems": service.preflight(project), "running": running,
             "eta": _eta(running) if running else None, "failed": _last_failed(project),
-            "compiles": [(job, service.outputs(job)) for job in compiles],
+            "compiles": [(job, files) for job, files in
+                         ((job, service.outputs(job)) for job in compiles) if "video" in files],
             "settings": project_settings, "download_name": service.download_name,
             "music": db.session.get(Asset, project.settings["music_asset_id"])
             if project.settings.get("music_asset_id") else None, **extra}
@@ -93,9 +92,7 @@ def save_settings(project_id: int):
 @permission("edit")
 def scene_transition(project_id: int, segment_id: int):
     project = project_or_404(project_id)
-    segment = next((s for s in project.segments if s.id == segment_id), None)
-    if segment is None:
-        abort(404)
+    segment = segment_or_404(project, segment_id)
     choice = request.form.get("transition", "")
     overrides = {k: v for k, v in segment.settings.items() if k != "transition"}
     if choice in project_settings.TRANSITIONS:
@@ -113,23 +110,11 @@ def upload_music(project_id: int):
     file = request.files.get("music")
     if file is None or not file.filename:
         return _area(project, 422, error="Choose a music file (WAV, MP3, M4A or OGG).")
-    with tempfile.TemporaryDirectory() as work:
-        source, target = Path(work) / "upload", Path(work) / "music.wav"
-        file.save(source)
-        try:
-            prepared = uploads.prepare_audio_upload(source, target, max_bytes=MAX_MUSIC_BYTES,
-                                                    max_seconds=MAX_MUSIC_SECONDS)
-        except uploads.UploadRejected as exc:
-            return _area(project, 422, error=str(exc))
-        key = f"{project_prefix(project.workspace_id, project.id)}music/{new_job_id()}.wav"
-        get_storage().put_file(key, target, "audio/wav")
-        asset = Asset(workspace_id=project.workspace_id, project_id=project.id, kind="music",
-                      storage_key=key, mime="audio/wav", size=target.stat().st_size,
-                      provider="upload", created_by_id=current_user.id,
-                      meta={"duration": prepared.duration,
-                            "original_name": Path(file.filename).name[:200]})
-        db.session.add(asset)
-        db.session.flush()
+    try:
+        asset, _prepared = store_audio_upload(project, file, "music", max_bytes=MAX_MUSIC_BYTES,
+                                              max_seconds=MAX_MUSIC_SECONDS)
+    except uploads.UploadRejected as exc:
+        return _area(project, 422, error=str(exc))
     project_settings.update(project, music_asset_id=asset.id)
     db.session.commit()
     return _area(project, notice="Background music added; it is ducked under the voice.")
@@ -166,11 +151,8 @@ def compile_video(project_id: int):
 def progress(project_id: int):
     project = project_or_404(project_id)
     context = _context(project)
-    if context["running"] is None:
-        # Finished, failed or cancelled: replace the whole area once (player, downloads).
-        response = make_response(render_template("video/_area.html", **context))
-        response.headers.update({"HX-Retarget": "#compile-area", "HX-Reswap": "outerHTML"})
-        return response
+    if context["running"] is None:  # finished, failed or cancelled: player and downloads appear
+        return replace_target("video/_area.html", "#compile-area", **context)
     return render_template("video/_progress.html", **context)
 
 

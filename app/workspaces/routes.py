@@ -1,15 +1,31 @@
 """Workspace settings: name, plan, video generator switch, provider key, members and invites."""
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from .. import ledger
 from ..access import membership_or_404, permission, signed_in
 from ..extensions import db
+from ..models import ROLES, Invite, utcnow
 from ..security import INVITE_LIMIT, limiter
 from ..text import clean
-from ..models import ROLES, Invite, utcnow
 from .forms import InviteForm, NewWorkspaceForm
-from .service import MembershipError, change_role, create_invite, create_workspace, remove_member
+from .service import (
+    MembershipError,
+    change_role,
+    create_invite,
+    create_workspace,
+    remove_member,
+)
 
 bp = Blueprint("workspaces", __name__, url_prefix="/workspace")
 

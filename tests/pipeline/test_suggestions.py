@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
-from collections import deque
-from collections.abc import Callable
 
 import pytest
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from app.pipeline import ffmpeg
 from app.pipeline.probe import probe
-from app.pipeline.video.compile import compile_video, render_scene_preview
+from app.pipeline.video.compile import check_scenes, compile_video, render_scene_preview
 from app.pipeline.video.presets import PRESETS, VideoPreset
 from app.pipeline.video.timeline import CompileSettings, Scene, Transition
 
@@ -348,3 +348,15 @@ def test_preview_is_one_scene_through_the_same_pipeline(project, tmp_path):
     assert info.video.profile == "High" and info.audio.sample_rate == 48_000
     assert len(packets(result.video)) == 60
     assert "Hello brave new world" in result.srt.read_text()
+
+
+def test_problems_are_listed_before_compiling(tmp_path):
+    image = still(tmp_path / "a.png", (10, 10, 10))
+    scenes = [Scene(image, 2.0, tone(tmp_path / "ok.wav", 1.5, 300)),
+              Scene(tmp_path / "missing.png", 2.0, tone(tmp_path / "long.wav", 3.0, 300)),
+              Scene(image, 2.0, None)]
+    assert check_scenes(scenes) == [
+        "Scene 2 has no image.",
+        "Scene 2's narration (3.0 s) is longer than the scene (2.0 s); it will be cut.",
+        "Scene 3 has no narration; it will be silent.",
+    ]

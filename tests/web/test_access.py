@@ -6,7 +6,7 @@ import pytest
 from app import create_app
 from app.access import LOGGED_IN, PERMISSIONS, PUBLIC, role_at_least
 from app.extensions import db
-from app.models import ROLES, Asset, Invite, Membership, Project, Segment, utcnow
+from app.models import ROLES, Asset, Invite, Job, Membership, Project, Segment, utcnow
 
 # Built once to enumerate routes; each test builds its own app.
 _ROUTES_APP = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "TESTING": True})
@@ -58,11 +58,14 @@ def world(app, make_member):
                           mime="image/png")
             invite = Invite(workspace_id=ws, role="viewer", token_hash=f"h{suffix}",
                             expires_at=utcnow())
-            db.session.add_all([asset, invite])
+            compile_job = Job(rq_id=f"rq{suffix}", workspace_id=ws, project_id=project.id,
+                              kind="compile", state="done", result={})
+            db.session.add_all([asset, invite, compile_job])
             target = db.session.scalar(db.select(Membership).filter_by(workspace_id=ws)
                                        .order_by(Membership.id.desc()))
             db.session.commit()
             ids[suffix] = {"project_id": project.id, "asset_id": asset.id, "segment_id": segment.id,
+                           "job_id": compile_job.id,
                            "invite_id": invite.id, "membership_id": target.id}
     return {"emails": emails, "outsider": outsider, "a": ids[""], "b": ids["_b"]}
 
@@ -93,7 +96,7 @@ def test_role_matrix(client, world, endpoint, rule, method, role):
         assert response.status_code < 500
     else:
         assert response.status_code == 403
-        assert "Ask" in body and f"Your role in" in body
+        assert "Ask" in body and "Your role in" in body
 
 
 @pytest.mark.parametrize("endpoint,rule,method", [

@@ -1,7 +1,6 @@
 """Step 4 on a real worker: pre-flight list, compile with progress, outputs, re-compile, cancel."""
 import re
 
-import pytest
 
 from app.extensions import db
 from app.media import get_storage

@@ -6,7 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from app.extensions import db
 from app.models import CreditEntry, Job

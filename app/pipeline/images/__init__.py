@@ -10,11 +10,34 @@ Example::
 """
 from __future__ import annotations
 
-from .base import (ASPECT_RATIOS, MODELS, TIERS, AuthenticationFailed, BadResponse, ContentRejected,
-                   ImageModel, ImageProvider, ImageRequest, ImageResult, InvalidRequest,
-                   OutOfVendorCredits, ProviderError, ProviderNotConfigured, ProviderTimeout,
-                   ProviderUnavailable, ProviderUnreachable, RateLimited, UnknownModel, build_prompt,
-                   credit_cost, fit_to_frame, get_model, models_for_tier, random_seed, tier_allows)
+from .base import (
+    ASPECT_RATIOS,
+    MODELS,
+    TIERS,
+    AuthenticationFailed,
+    BadResponse,
+    ContentRejected,
+    ImageModel,
+    ImageProvider,
+    ImageRequest,
+    ImageResult,
+    InvalidRequest,
+    OutOfVendorCredits,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderUnreachable,
+    RateLimited,
+    UnknownModel,
+    build_prompt,
+    credit_cost,
+    fit_to_frame,
+    get_model,
+    models_for_tier,
+    random_seed,
+    tier_allows,
+)
 from .draft import DraftImageProvider
 from .stability import DEFAULT_BASE_URL as STABILITY_BASE_URL
 from .stability import StabilityImageProvider

@@ -6,10 +6,25 @@ import io
 import httpx
 from PIL import Image
 
-from .base import (AuthenticationFailed, BadResponse, ContentRejected, ImageRequest, ImageResult,
-                   InvalidRequest, OutOfVendorCredits, ProgressCallback, ProviderError,
-                   ProviderNotConfigured, ProviderUnavailable, RateLimited, encode_png, fit_to_frame,
-                   get_model, retry_after_seconds, send)
+from .base import (
+    AuthenticationFailed,
+    BadResponse,
+    ContentRejected,
+    ImageRequest,
+    ImageResult,
+    InvalidRequest,
+    OutOfVendorCredits,
+    ProgressCallback,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+    RateLimited,
+    encode_png,
+    fit_to_frame,
+    get_model,
+    retry_after_seconds,
+    send,
+)
 
 VENDOR = "Stability AI"
 DEFAULT_BASE_URL = "https://api.stability.ai"

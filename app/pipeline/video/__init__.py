@@ -4,10 +4,25 @@ Locally: ``compile_video(scenes, settings, out, cache_dir, on_progress, should_c
 Fanned out over workers: ``plan_compile`` -> ``render_piece`` per missing piece (and
 ``render_soundtrack``) -> ``assemble``. See compile.py.
 """
-from .compile import (CompilePlan, CompileResult, assemble, check_scenes, compile_video, plan_compile,
-                      render_scene_preview, render_soundtrack, soundtrack_key)
+from .compile import (
+                      CompilePlan,
+                      CompileResult,
+                      assemble,
+                      check_scenes,
+                      compile_video,
+                      plan_compile,
+                      render_scene_preview,
+                      render_soundtrack,
+                      soundtrack_key,
+)
 from .pieces import PIECE_SUFFIX, PieceSpec, render_piece
-from .presets import DEFAULT_PRESET, PRESETS, EncoderSettings, VideoPreset, preset_for_aspect
+from .presets import (
+                      DEFAULT_PRESET,
+                      PRESETS,
+                      EncoderSettings,
+                      VideoPreset,
+                      preset_for_aspect,
+)
 from .timeline import CompileSettings, Scene, Transition
 
 __all__ = [

@@ -24,11 +24,26 @@ from .audio import audio_duration, build_soundtrack, write_narration
 from .captions import Cue, ass_for_range, build_cues, caption_changes, to_srt, to_vtt
 from .chapters import Chapters, build_chapters
 from .h264 import repeatable_frame
-from .pieces import (PIECE_SUFFIX, PieceSpec, SourceFrames, encoded_frames, file_sha256, frame_offsets, make_piece,
-                     render_piece)
+from .pieces import (
+    PIECE_SUFFIX,
+    PieceSpec,
+    SourceFrames,
+    encoded_frames,
+    file_sha256,
+    frame_offsets,
+    make_piece,
+    render_piece,
+)
 from .presets import track_timescale
 from .thumbnail import thumbnail_jpeg
-from .timeline import CompileSettings, Scene, SceneSlot, Timeline, Transition, build_timeline
+from .timeline import (
+    CompileSettings,
+    Scene,
+    SceneSlot,
+    Timeline,
+    Transition,
+    build_timeline,
+)
 
 ProgressCallback = Callable[[float, str], None]  # (fraction 0..1, stage text)
 CancelCheck = Callable[[], bool]

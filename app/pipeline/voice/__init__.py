@@ -10,9 +10,18 @@ Example::
 """
 from __future__ import annotations
 
-from app.pipeline.images.base import (AuthenticationFailed, BadResponse, InvalidRequest, OutOfVendorCredits,
-                                      ProviderError, ProviderNotConfigured, ProviderTimeout, ProviderUnavailable,
-                                      ProviderUnreachable, RateLimited)
+from app.pipeline.images.base import (
+    AuthenticationFailed,
+    BadResponse,
+    InvalidRequest,
+    OutOfVendorCredits,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderUnreachable,
+    RateLimited,
+)
 
 from .azure import AzureSpeechProvider
 from .base import SpeechResult, Voice, VoiceProvider, WordTiming, to_project_wav

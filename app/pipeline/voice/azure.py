@@ -6,12 +6,29 @@ import wave
 
 import httpx
 
-from app.pipeline.images.base import (AuthenticationFailed, BadResponse, InvalidRequest, OutOfVendorCredits,
-                                      ProviderError, ProviderNotConfigured, ProviderUnavailable, RateLimited,
-                                      retry_after_seconds, send)
+from app.pipeline.images.base import (
+    AuthenticationFailed,
+    BadResponse,
+    InvalidRequest,
+    OutOfVendorCredits,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+    RateLimited,
+    retry_after_seconds,
+    send,
+)
 
-from .base import (ProgressCallback, SpeechResult, Voice, estimate_timings, pcm_to_project_wav, read_wav_mono,
-                   require_text, voiced_span)
+from .base import (
+    ProgressCallback,
+    SpeechResult,
+    Voice,
+    estimate_timings,
+    pcm_to_project_wav,
+    read_wav_mono,
+    require_text,
+    voiced_span,
+)
 
 VENDOR = "Azure Speech"
 OUTPUT_FORMAT = "riff-48khz-16bit-mono-pcm"

@@ -13,7 +13,9 @@ from typing import Callable, Literal, NamedTuple, Protocol
 import numpy as np
 
 from app.pipeline import ffmpeg
-from app.pipeline.images.base import InvalidRequest  # provider errors are shared by every kind
+from app.pipeline.images.base import (
+    InvalidRequest,  # provider errors are shared by every kind
+)
 
 ProgressCallback = Callable[[float, str], None]
 PROJECT_SAMPLE_RATE = 48_000

@@ -12,8 +12,19 @@ import espeakng_loader
 
 from app.pipeline.images.base import InvalidRequest
 
-from .base import (ProgressCallback, SpeechResult, Voice, WordTiming, pcm16_wav, pcm_to_project_wav,
-                   read_wav_mono, require_text, timings_from_starts, voiced_span, word_spans)
+from .base import (
+    ProgressCallback,
+    SpeechResult,
+    Voice,
+    WordTiming,
+    pcm16_wav,
+    pcm_to_project_wav,
+    read_wav_mono,
+    require_text,
+    timings_from_starts,
+    voiced_span,
+    word_spans,
+)
 
 VENDOR = "eSpeak NG"
 DEFAULT_VOICE = "gmw/en-US"  # voice ids are eSpeak identifiers; it also takes most language codes ("fr")

@@ -1,0 +1,12 @@
+"""htmx response helpers shared by the step pages."""
+from flask import make_response, render_template
+
+
+def replace_target(template: str, selector: str, **context):
+    """Answer a poll with a bigger fragment: swap it into ``selector`` instead of the poller.
+
+    Used once a batch or compile ends, so counts, buttons and players refresh together.
+    """
+    response = make_response(render_template(template, **context))
+    response.headers.update({"HX-Retarget": selector, "HX-Reswap": "outerHTML"})
+    return response

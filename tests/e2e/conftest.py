@@ -1,0 +1,84 @@
+"""A real browser against the app started the README way: scripts/start.sh with a worker and embedded Redis.
+
+Debian's chromium is driven by Playwright (browser downloads are not possible here). Screenshots go to
+artifacts/e2e/. Every test in this folder is marked `browser` and `sqlite_only`.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from .ui import ROOT, open_page
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+# Jobs run on one real worker on a shared 2-core machine: give them time, never sleep.
+expect.set_options(timeout=60_000)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> str:
+    """Base URL of Scriptreel started by scripts/start.sh on a free port and a fresh instance."""
+    instance = tmp_path_factory.mktemp("e2e-instance")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(PORT=str(port), SCRIPTREEL_INSTANCE_PATH=str(instance))
+    log_path = instance.parent / f"{instance.name}-server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(["bash", "scripts/start.sh"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while f"running at {base}" not in log_path.read_text():
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Browser:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """Open pages in fresh browser contexts (separate cookie jars: separate people)."""
+    pages = []
+
+    def open_one(**options) -> Page:
+        pages.append(open_page(browser, live_server, **options))
+        return pages[-1]
+    yield open_one
+    for page in pages:
+        page.context.close()
+
+
+@pytest.fixture
+def page(new_page) -> Page:
+    return new_page()

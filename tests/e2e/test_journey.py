@@ -1,0 +1,225 @@
+"""The whole journey in a real browser with no API keys: script to downloaded MP4, a screenshot per step."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from app.pipeline.ffmpeg import ffmpeg_exe
+from app.pipeline.probe import probe
+
+from .ui import ROOT, create_project, cut_script, screenshot, sign_up
+
+pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
+FRAME = 1 / 30
+WAIT_WORK = 120_000  # a batch of jobs on the single local worker
+
+
+def scene_texts(page: Page) -> list[str]:
+    return page.locator(".scene-list textarea[id^=text-]").evaluate_all(
+        "boxes => boxes.map(b => b.value)")
+
+
+def cut_and_edit_scenes(page: Page) -> None:
+    """Step 1: paste, cut, merge two scenes, split one at a sentence, undo the split."""
+    cut_script(page, (ROOT / "examples/lighthouses.md").read_text())
+    cut = page.locator(".scene-list > li.scene").count()
+    assert cut >= 4
+    expect(page.locator("#totals")).to_contain_text(re.compile(rf"Scenes\s*{cut}\b"))
+    screenshot(page, "03-cut-into-scenes")
+
+    first, second = scene_texts(page)[:2]
+    page.locator(".scene-list > li.scene").first.get_by_role("button", name="Merge with next").click()
+    expect(page.locator(".scene-list > li.scene")).to_have_count(cut - 1)
+    merged = scene_texts(page)[0]
+    assert first.strip() in merged and second.strip() in merged
+    screenshot(page, "04-merged")
+
+    scene = page.locator(".scene-list > li.scene").first
+    split_at = scene.get_by_label("Split before sentence")
+    sentence = split_at.locator("option").nth(1)  # a later sentence than the first
+    offset = int(sentence.get_attribute("value"))
+    split_at.select_option(str(offset))
+    scene.get_by_role("button", name="Split", exact=True).click()
+    expect(page.locator(".scene-list > li.scene")).to_have_count(cut)
+    before, after = scene_texts(page)[:2]
+    assert after.startswith(merged[offset:offset + 30])
+    assert (before + " " + after).split() == merged.split()
+    screenshot(page, "05-split")
+
+    page.get_by_role("button", name="↶ Undo").click()
+    expect(page.locator(".scene-list > li.scene")).to_have_count(cut - 1)
+    assert scene_texts(page)[0] == merged
+    screenshot(page, "06-undone")
+
+
+def describe_scenes(page: Page) -> None:
+    """Step 2: suggestions fill every empty description; one is edited and autosaved."""
+    page.get_by_role("link", name="Continue to Scenes →").click()
+    descriptions = page.locator("#scene-cards textarea[id^=desc-]")
+    assert all(not d for d in descriptions.evaluate_all("boxes => boxes.map(b => b.value)"))
+    page.get_by_role("button", name="✦ Suggest descriptions for empty scenes").click()
+    expect(page.get_by_text("Suggestions ready.")).to_be_visible(timeout=WAIT_WORK)
+    for i in range(descriptions.count()):
+        expect(descriptions.nth(i)).not_to_have_value("")
+    screenshot(page, "07-suggested")
+
+    first = descriptions.first
+    first.fill("A white lighthouse on a rocky headland at dusk, waves breaking below")
+    state_id = first.get_attribute("aria-describedby")
+    expect(page.locator(f"#{state_id}")).to_have_text("Saved")
+    page.reload()
+    expect(descriptions.first).to_have_value(
+        "A white lighthouse on a rocky headland at dusk, waves breaking below")
+    screenshot(page, "08-description-edited")
+
+
+def balance(page: Page):
+    return page.get_by_role("banner").locator("#credit-balance .num")
+
+
+def scene_cards(page: Page):
+    return page.locator(".asset-grid > li.asset-card")
+
+
+def wait_until_idle(page: Page) -> None:
+    """The job poller stops polling itself when the batch is over."""
+    expect(page.locator("#job-poller[hx-get]")).to_have_count(0, timeout=WAIT_WORK)
+
+
+def own_files(tmp_path: Path) -> tuple[Path, Path, float]:
+    """An image made with Pillow and a 2.5 s spoken-length tone made with ffmpeg."""
+    image = tmp_path / "my-photo.png"
+    Image.new("RGB", (1600, 1000), (20, 90, 160)).save(image)
+    recording, seconds = tmp_path / "my-recording.wav", 2.5
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    f"sine=frequency=330:duration={seconds}", "-ar", "48000", str(recording)],
+                   check=True)
+    return image, recording, seconds
+
+
+def make_images_and_audio(page: Page, tmp_path: Path) -> None:
+    """Step 3: draft images for all, one regenerated, own image and recording, voices, fit, preview."""
+    page.get_by_role("link", name="Continue to Images & audio →").click()
+    cards = scene_cards(page)
+    n = cards.count()
+    credits = int(balance(page).inner_text())
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=re.compile(r"^Generate all missing")).click()
+    expect(page.get_by_text(f"Queued {n} images.")).to_be_visible()
+    # Live progress per scene: the last scene is still waiting while the first ones are drawn.
+    expect(cards.last.locator(".job-line")).to_be_visible()
+    screenshot(page, "09-generating")
+    wait_until_idle(page)
+    expect(cards.locator(".live > .frame img")).to_have_count(n)
+    expect(balance(page)).to_have_text(str(credits - n))
+    screenshot(page, "10-images")
+
+    second = cards.nth(1)
+    old_src = second.locator(".frame img").get_attribute("src")
+    second.get_by_label("Image description").fill("A red lighthouse under a starry night sky")
+    second.get_by_role("button", name=re.compile(r"^Regenerate")).click()
+    wait_until_idle(page)
+    expect(second.locator(".frame img")).to_have_attribute("alt", re.compile("red lighthouse"))
+    assert second.locator(".frame img").get_attribute("src") != old_src
+    expect(second.get_by_role("group", name=re.compile("Image versions"))).to_be_visible()
+    screenshot(page, "11-regenerated")
+
+    image, recording, seconds = own_files(tmp_path)
+    third = cards.nth(2)
+    third.get_by_text("Use my own image or recording").click()
+    third.get_by_label("Image (PNG, JPEG or WebP)").set_input_files(image)
+    third.get_by_role("button", name="Upload image (free)").click()
+    expect(page.get_by_text("Scene 3: your image is in use (no credits used).")).to_be_visible()
+    third.get_by_text("Use my own image or recording").click()
+    third.get_by_label(re.compile(r"^Recording")).set_input_files(recording)
+    third.get_by_role("button", name="Upload recording").click()
+    expect(page.get_by_text(f"Scene 3: recording attached ({seconds:.1f} s).")).to_be_visible()
+    expect(third.locator("audio")).to_have_count(1)
+    screenshot(page, "12-own-image-and-recording")
+
+    page.get_by_role("button", name="Voice all scenes (free)").click()
+    expect(page.get_by_text(f"Voicing {n - 1} scenes.")).to_be_visible()
+    wait_until_idle(page)
+    expect(cards.locator(".sound audio")).to_have_count(n)
+    expect(third.locator(".sound")).to_contain_text(f"Voice {seconds:.1f} s")  # own recording kept
+    screenshot(page, "13-voiced")
+
+    page.get_by_role("button", name="Fit all to audio").click()
+    expect(page.get_by_text(f"Fitted {n} scenes to their audio.")).to_be_visible()
+    expect(page.get_by_text("the voiceover is longer than the scene")).to_have_count(0)
+    screenshot(page, "14-fitted")
+
+    first = cards.first
+    first.get_by_role("button", name="Preview scene").click()
+    preview = first.locator("video.preview")
+    expect(preview).to_be_visible(timeout=WAIT_WORK)
+    assert media_duration(page, f"#{first.get_attribute('id')} video.preview") > 1
+    screenshot(page, "15-preview")
+
+
+def media_duration(page: Page, selector: str) -> float:
+    """The duration the browser itself reads from the file's metadata."""
+    return page.eval_on_selector(selector, """el => new Promise((resolve, reject) => {
+        if (el.readyState >= 1) return resolve(el.duration);
+        el.addEventListener('loadedmetadata', () => resolve(el.duration), {once: true});
+        el.addEventListener('error', () => reject(new Error('media error ' + el.error?.code)), {once: true});
+        el.load();
+    })""")
+
+
+def compile_and_download(page: Page, tmp_path: Path) -> None:
+    """Step 4: compile with live progress, play the result in the page, download and inspect it."""
+    page.get_by_role("link", name="Continue to Video →").click()
+    expect(page.get_by_text("Every scene has an image and a voiceover that fits.")).to_be_visible()
+    percents: list[int] = []
+
+    def record_progress(response):
+        if "/video/progress" in response.url and response.ok:
+            found = re.search(r'class="pct">(\d+)%<', response.text())
+            if found:
+                percents.append(int(found.group(1)))
+    page.on("response", record_progress)
+    page.get_by_role("button", name=re.compile(r"^Compile video")).click()
+    progress = page.locator("#compile-progress")
+    expect(progress).to_be_visible()
+    expect(progress.locator(".pct")).to_have_text(re.compile(r"^\d+%$"))
+    screenshot(page, "16-compiling")
+    video = page.locator("#result-video")
+    expect(video).to_be_visible(timeout=WAIT_WORK * 2)
+    page.remove_listener("response", record_progress)
+    print("PERCENTS", percents)
+    assert len(percents) >= 2, percents
+    assert percents == sorted(percents), f"progress went backwards: {percents}"
+    screenshot(page, "17-compiled")
+
+    expected = float(video.get_attribute("data-expected-duration"))
+    played = media_duration(page, "#result-video")
+    print("DUR", played, expected)
+    assert abs(played - expected) <= FRAME + 0.01, (played, expected)
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download MP4").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".mp4")
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    info = probe(path)
+    assert (info.video.codec, info.video.profile, info.video.pix_fmt) == ("h264", "High", "yuv420p")
+    assert (info.audio.codec, info.audio.sample_rate) == ("aac", 48000)
+    assert abs(info.duration - expected) <= FRAME + 0.01, (info.duration, expected)
+
+
+def test_script_to_downloaded_video_with_no_api_keys(page: Page, tmp_path):
+    sign_up(page, "Journey Maker")
+    screenshot(page, "01-signed-up")
+    create_project(page, "Lighthouses")
+    screenshot(page, "02-project")
+    cut_and_edit_scenes(page)
+    describe_scenes(page)
+    make_images_and_audio(page, tmp_path)
+    compile_and_download(page, tmp_path)
