@@ -1,6 +1,7 @@
 """Scriptreel: turn a written script into a narrated, scene-based video."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from . import access
 from .config import load_config
+from .partials import notice_fragment
 from .extensions import csrf, db, htmx, login, migrate
 
 
@@ -112,8 +114,9 @@ def _register_template_helpers(app: Flask) -> None:
 
 def _register_error_pages(app: Flask) -> None:
     def page(status: int, title: str, message: str):
-        template = "_error.html" if request.headers.get("HX-Request") else "error.html"
-        return render_template(template, status=status, title=title, message=message), status
+        if request.headers.get("HX-Request"):
+            return notice_fragment("_error.html", status, status=status, message=message)
+        return render_template("error.html", status=status, title=title, message=message), status
 
     app.register_error_handler(404, lambda e: page(
         404, "Not found", "There is nothing here, or it belongs to another workspace."))
@@ -122,6 +125,14 @@ def _register_error_pages(app: Flask) -> None:
         413, "File too large",
         f"Uploads are limited to {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB. "
         "Nothing was changed."))
+    def os_error(error: OSError):
+        if error.errno != errno.ENOSPC:
+            raise error
+        db.session.rollback()
+        return page(507, "Storage is full", "The media storage is full, so your file was not "
+                    "saved; nothing else changed. Ask whoever runs Scriptreel to free some space.")
+
+    app.register_error_handler(OSError, os_error)
     app.register_error_handler(CSRFError, lambda e: page(
         400, "Form expired", "Your session's security token was missing or out of date. "
         "Reload the page and try again; nothing was changed."))

@@ -84,8 +84,10 @@ def load_workspace() -> None:
 
 
 def refuse(refusal: Refusal):
-    template = "_refusal.html" if request.headers.get("HX-Request") else "refused.html"
-    return render_template(template, refusal=refusal), 403
+    if request.headers.get("HX-Request"):
+        from .partials import notice_fragment
+        return notice_fragment("_refusal.html", 403, refusal=refusal)
+    return render_template("refused.html", refusal=refusal), 403
 
 
 def enforce_access():

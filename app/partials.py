@@ -10,3 +10,10 @@ def replace_target(template: str, selector: str, **context):
     response = make_response(render_template(template, **context))
     response.headers.update({"HX-Retarget": selector, "HX-Reswap": "outerHTML"})
     return response
+
+
+def notice_fragment(template: str, code: int, **context):
+    """An error for an htmx request shows in the page's notice area, not in place of the target."""
+    response = make_response(render_template(template, **context), code)
+    response.headers.update({"HX-Retarget": "#notices", "HX-Reswap": "innerHTML"})
+    return response

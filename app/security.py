@@ -11,6 +11,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .partials import notice_fragment
+
 log = logging.getLogger("scriptreel.web")
 limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True,
                   headers_enabled=True)
@@ -76,7 +78,8 @@ def init_security(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(error):
-        template = "_error.html" if request.headers.get("HX-Request") else "error.html"
         message = ("Too many attempts in a short time. Wait a minute and try again "
                    f"(limit: {error.description}).")
-        return render_template(template, status=429, title="Slow down", message=message), 429
+        if request.headers.get("HX-Request"):
+            return notice_fragment("_error.html", 429, status=429, message=message)
+        return render_template("error.html", status=429, title="Slow down", message=message), 429

@@ -5,6 +5,7 @@ is safe to run twice for the same job (RQ retries, a restarted worker).
 """
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -21,6 +22,10 @@ from .models import Job, Project, Segment, Workspace, utcnow
 
 log = logging.getLogger("scriptreel.tasks")
 SLOT_RETRY = timedelta(seconds=3)
+
+
+STORAGE_FULL = ("The media storage is full, so the result could not be saved. Nothing was "
+                "charged. Ask whoever runs Scriptreel to free some space, then retry.")
 
 
 class JobCancelled(Exception):
@@ -147,6 +152,13 @@ def _execute(job: Job, progress: Progress) -> None:
             db.session.commit()
             raise  # RQ schedules the retry with back-off
         jobs.finish(job, "failed", str(exc))
+        return
+    except OSError as exc:
+        db.session.rollback()
+        if exc.errno != errno.ENOSPC:
+            raise
+        log.error("job %s (%s): media storage is full", job.rq_id, job.kind)
+        jobs.finish(job, "failed", STORAGE_FULL)
         return
     except Exception as exc:
         db.session.rollback()

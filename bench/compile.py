@@ -45,7 +45,8 @@ def make_still(path: Path, n: int, rng: np.random.Generator) -> None:
         x0, y0 = int(rng.integers(0, W - 200)), int(rng.integers(0, H - 200))
         size = int(rng.integers(40, 300))
         colour = tuple(int(c) for c in rng.integers(0, 255, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x0 + size, y0 + size), outline=colour, width=6)
+        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+        shape((x0, y0, x0 + size, y0 + size), outline=colour, width=6)
     draw.text((120, 120), f"Scene {n + 1}", font=ImageFont.truetype(str(FONT), 160), fill=(255, 255, 255))
     small = ImageFont.truetype(str(FONT), 28)
     for row in range(8):

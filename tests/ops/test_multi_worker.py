@@ -84,11 +84,11 @@ def test_three_workers_run_every_job_once_within_the_plan_and_share_pieces(
         for project in (harbour, valley):
             client.submit(f"/projects/{project}/assets/images/missing", htmx=True)
             client.submit(f"/projects/{project}/assets/voice/all", htmx=True)
-        wait_for(lambda: settled(app), timeout=90, every=0.5)
+        wait_for(lambda: settled(app), timeout=60, every=0.5)
         for project in (harbour, valley):
             client.submit(f"/projects/{project}/assets/fit/all", htmx=True)
             client.submit(f"/projects/{project}/video/compile", htmx=True)
-        wait_for(lambda: settled(app), timeout=90, every=0.5)
+        wait_for(lambda: settled(app), timeout=60, every=0.5)
 
         # The machine that rendered the Harbour pieces goes away with its disk; the others'
         # local caches are emptied too. Compiling again must find the pieces in the bucket.
@@ -98,7 +98,7 @@ def test_three_workers_run_every_job_once_within_the_plan_and_share_pieces(
         for worker in workers:
             worker.clear_piece_cache()
         client.submit(f"/projects/{harbour}/video/compile", htmx=True)
-        wait_for(lambda: settled(app), timeout=60, every=0.5)
+        wait_for(lambda: settled(app), timeout=40, every=0.5)
 
     everything = jobs(app)
     assert [(j.kind, j.state, j.message) for j in everything if j.state != "done"] == []

@@ -101,16 +101,18 @@ class Progress:
         self._done = dict.fromkeys(weights, 0.0)
         self._total = sum(weights.values()) or 1.0
         self._reported = 0.0
+        self._stage = ""
         self._lock = threading.Lock()
 
-    def update(self, task: str, fraction: float, stage: str) -> None:
-        with self._lock:
+    def update(self, task: str, fraction: float, stage: str | None) -> None:
+        """Record a task's fraction done; stage None keeps the current stage text (background work)."""
+        with self._lock:  # held while reporting too, so reports from worker threads arrive in order
             self._done[task] = max(self._done[task], min(1.0, fraction))
             value = sum(self._weights[t] * f for t, f in self._done.items()) / self._total
             self._reported = max(self._reported, min(value, 0.999))
-            reported = self._reported
-        if self._callback:
-            self._callback(reported, stage)
+            self._stage = stage or self._stage
+            if self._callback:
+                self._callback(self._reported, self._stage)
 
     def finish(self, stage: str) -> None:
         if self._callback:
@@ -134,7 +136,7 @@ class _Job:
     """One unit of local work: a piece or the soundtrack."""
 
     key: str
-    stage: str
+    stage: str | None  # None: runs in the background of the pieces, so it doesn't take over the stage text
     memory_mb: float
     effort: float
     run: Callable[[Callable[[float], None], CancelCheck], object]
@@ -422,8 +424,9 @@ def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str 
     jobs = [_Job(p.key, f"Rendering scene {p.scene + 1} of {len(scenes)}", _render_memory_mb(p), _piece_effort(p),
                  lambda report, cancel, p=p: render_piece(p, paths[p.key], report, cancel)) for p in todo]
     if not audio.is_file():
-        # Heaviest first is no use here: the soundtrack is light, so it runs beside the first piece.
-        jobs.insert(min(1, len(jobs)), _Job("soundtrack", "Mixing audio", 60, 5 + plan.duration * 0.3,
+        # Second in line: it runs beside the first piece and is done long before the join needs it.
+        stage = None if jobs else "Mixing audio"
+        jobs.insert(min(1, len(jobs)), _Job("soundtrack", stage, 60, 5 + plan.duration * 0.3,
                                             lambda report, cancel: render_soundtrack(plan, audio, report, cancel)))
     weights = {job.key: job.effort for job in jobs}
     weights["assemble"] = _assembly_effort(plan)

@@ -1,8 +1,9 @@
 """Just enough H.264 (Annex B) handling to repeat a fully skipped frame instead of encoding it again.
 
-Once x264 has refined a held still, each further frame is a P slice whose macroblocks are all
-skipped; such frames differ only in frame_num (x264 uses picture order count type 2 without
-B-frames, so frame_num alone orders them). Rewriting that fixed-width field yields the next one.
+Once x264 has refined a held still, a further frame copies its predecessor exactly (a P slice
+of skipped macroblocks). That frame can be written again and again, each copy with the next
+frame_num: x264 uses picture order count type 2 without B-frames, so frame_num alone orders
+frames, and it is a fixed-width field near the start of the slice header.
 """
 from __future__ import annotations
 
@@ -146,9 +147,10 @@ def repeatable_frame(first_unit: bytes, last_unit: bytes) -> SkipFrame | None:
     """The piece's last frame as a SkipFrame, or None if the stream isn't one this module can rewrite.
 
     first_unit is the piece's first access unit (carrying the SPS). Whether the last frame really
-    repeats its predecessor exactly is for the caller to have checked (by decoding).
+    repeats its predecessor exactly is for the encoder side to have checked (render_piece does).
     """
-    sps_nal, slice_nal, delimiter = _only(first_unit, NAL_SPS), _only(last_unit, NAL_SLICE), _only(last_unit, NAL_AUD)
+    sps_nal = _only(first_unit, NAL_SPS)
+    slice_nal, delimiter = _only(last_unit, NAL_SLICE), _only(last_unit, NAL_AUD)
     if sps_nal is None or slice_nal is None or delimiter is None:
         return None
     try:

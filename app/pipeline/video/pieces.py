@@ -176,7 +176,7 @@ def frame_offsets(data: bytes) -> list[int]:
 
 def encoded_frames(spec: PieceSpec) -> int:
     """Frames actually encoded: a held still stops once the encoder has refined it (see h264.py)."""
-    return spec.frames if spec.changing else min(spec.frames, spec.encoder.still_frames_encoded)
+    return spec.frames if spec.changing else min(spec.frames, max(2, spec.encoder.still_frames_encoded))
 
 
 def _last_two_equal(recon: Path, frame_bytes: int) -> bool:
