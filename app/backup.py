@@ -16,6 +16,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import os
 import tarfile
 import tempfile
@@ -24,14 +25,24 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from datetime import time as time_of_day
 from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
 
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Integer, MetaData, Table, bindparam, delete, func, select, text, update
+from sqlalchemy import (
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import sort_tables_and_constraints
 from sqlalchemy.sql import sqltypes
@@ -49,6 +60,7 @@ INSERT_BATCH = 500
 # Media is mostly PNG, WAV and H.264 already; gzip's default level 9 would spend minutes for ~nothing.
 COMPRESS_LEVEL = 1
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]  # (done, total, what was just handled)
 
 
@@ -94,7 +106,7 @@ class _Schema:
         metadata.reflect(bind=conn, only=lambda name, _meta: name != ALEMBIC_TABLE)
         # segment -> asset -> segment: the cycle may only be cut where NULL is allowed, so
         # those rows can go in first and get the value once the other side exists.
-        nullable_only = lambda fk: None if all(c.nullable for c in fk.columns) else False  # noqa: E731
+        nullable_only = lambda fk: None if all(c.nullable for c in fk.columns) else False
         tables, cycle_columns = [], {}
         for table, constraints in sort_tables_and_constraints(metadata.tables.values(),
                                                              filter_fn=nullable_only):
@@ -220,7 +232,7 @@ def create_backup(engine: Engine, storage: Storage, out: str | os.PathLike,
         # Listed after the snapshot, so every object its rows refer to already exists.
         keys = sorted(storage.list_keys())
         header = {"format": FORMAT, "version": FORMAT_VERSION,
-                  "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                   "alembic_revision": revision, "dialect": engine.dialect.name,
                   "tables": tables, "media_objects": len(keys)}
         total = len(tables) + len(keys)
@@ -229,8 +241,9 @@ def create_backup(engine: Engine, storage: Storage, out: str | os.PathLike,
             with tarfile.open(partial, "w:gz", compresslevel=COMPRESS_LEVEL) as tar:
                 _add_json(tar, HEADER_NAME, header)
                 for done, table in enumerate(tables, start=1):
-                    name = f"{table['name']}.jsonl"
-                    tar.add(Path(work) / name, arcname=DB_DIR + name)
+                    path = Path(work) / f"{table['name']}.jsonl"
+                    with path.open("rb") as rows:
+                        tar.addfile(_member(DB_DIR + path.name, path.stat().st_size), rows)
                     _report(on_progress, done, total, f"table {table['name']}: {table['rows']} rows")
                 for done, key in enumerate(keys, start=len(tables) + 1):
                     if entry := _add_object(tar, storage, key):
@@ -386,7 +399,7 @@ def restore_backup(engine: Engine, storage: Storage, archive: str | os.PathLike,
                                       on_progress)
             report.replaced_rows = sum(existing.values())
         return report
-    except (tarfile.TarError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (tarfile.TarError, EOFError, zlib.error, ValueError) as exc:  # bad gzip, JSON, text, key
         _remove(storage, uploaded)
         raise BackupError(f"{archive} is damaged or incomplete ({exc}). Nothing was restored.") from exc
     except BaseException:
@@ -464,5 +477,5 @@ def _remove(storage: Storage, keys: list[str]) -> None:
     for key in keys:
         try:
             storage.delete(key)
-        except Exception:
-            pass
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not remove %s after a failed restore: %s", key, exc)

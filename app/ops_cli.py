@@ -13,6 +13,9 @@ from .extensions import db
 from .media import get_storage
 from .storage import Storage, migrate_storage, storage_from_settings
 
+# A bucket or disk that can't be reached or written: reported as a message, not a traceback.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
+
 
 def _print_progress(done: int, total: int, what: str) -> None:
     click.echo(f"  [{done}/{total}] {what}")
@@ -82,7 +85,10 @@ def register_ops_cli(app: Flask) -> None:
         """Write a consistent .tar.gz of every table and every media object."""
         if out.exists():
             raise click.ClickException(f"{out} already exists; choose a new name.")
-        report = create_backup(db.engine, get_storage(), out, on_progress=_print_progress)
+        try:
+            report = create_backup(db.engine, get_storage(), out, on_progress=_print_progress)
+        except STORAGE_ERRORS as exc:
+            raise click.ClickException(f"The backup failed ({exc}); no archive was written.") from None
         click.echo(f"Wrote {out}: {sum(report.rows.values())} rows in {len(report.rows)} tables "
                    f"(database revision {report.revision}), {report.objects} media objects "
                    f"({_megabytes(report.bytes)}).")
@@ -101,6 +107,8 @@ def register_ops_cli(app: Flask) -> None:
                                     on_progress=_print_progress)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from None
+        except STORAGE_ERRORS as exc:
+            raise click.ClickException(f"The restore failed ({exc}). Nothing was restored.") from None
         if report.replaced_rows:
             click.echo(f"Replaced {report.replaced_rows} rows that were in the database before.")
         click.echo(f"Restored {sum(report.rows.values())} rows in {len(report.rows)} tables and "

@@ -125,12 +125,14 @@ def run(job_id: int) -> None:
 
 def _wait_for_slot(job: Job, limit: int) -> None:
     """Re-queue under a fresh RQ id; the workspace's running jobs use all of its plan's slots."""
-    job.rq_id = jobs.new_job_id()
+    current = get_current_job()
+    rq_id = jobs.new_job_id()
+    Queue(current.origin, connection=current.connection).enqueue_in(
+        SLOT_RETRY, "app.tasks.run", job.id, job_id=rq_id, job_timeout=current.timeout)
+    # Only now point the row at it, so a status check never sees an id that isn't queued yet.
+    job.rq_id = rq_id
     job.message = f"Waiting: {limit} job{'s' if limit != 1 else ''} at a time on this plan…"
     db.session.commit()
-    current = get_current_job()
-    Queue(current.origin, connection=current.connection).enqueue_in(
-        SLOT_RETRY, "app.tasks.run", job.id, job_id=job.rq_id, job_timeout=current.timeout)
 
 
 def _execute(job: Job, progress: Progress) -> None:

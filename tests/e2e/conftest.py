@@ -20,8 +20,8 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
-# Jobs run on one real worker on a shared 2-core machine: give them time, never sleep.
-expect.set_options(timeout=60_000)
+# Pages answer quickly; waits for jobs pass ui.JOB_TIMEOUT. Never sleep: expect() retries.
+expect.set_options(timeout=20_000)
 
 
 def _free_port() -> int:
@@ -60,6 +60,9 @@ def live_server(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def browser() -> Browser:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"No Chromium at {CHROMIUM}: apt-get install chromium (as .ci/run does) "
+                    "or set CHROMIUM_PATH")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

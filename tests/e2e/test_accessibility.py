@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from .ui import create_project, cut_script, open_page, sign_up
+from .ui import JOB_TIMEOUT, create_project, cut_script, open_page, sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -40,13 +40,13 @@ def member(browser, live_server):
     htmx_post(page, f"{base}/assets/images/missing")
     htmx_post(page, f"{base}/assets/voice/all")
     page.goto(f"{base}/assets")
-    expect(page.locator("#job-poller[hx-get]")).to_have_count(0)
+    expect(page.locator("#job-poller[hx-get]")).to_have_count(0, timeout=JOB_TIMEOUT)
     htmx_post(page, f"{base}/assets/fit/all")
     first_scene = page.locator(".asset-card").first.get_attribute("id").removeprefix("asset-")
     htmx_post(page, f"{base}/assets/scenes/{first_scene}/preview")
     htmx_post(page, f"{base}/video/compile")
     page.goto(f"{base}/video")
-    expect(page.locator("#result-video")).to_be_visible(timeout=120_000)
+    expect(page.locator("#result-video")).to_be_visible(timeout=JOB_TIMEOUT)
     yield page, pid
     page.context.close()
 

@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 PASSWORD = "e2e passphrase 42"
+JOB_TIMEOUT = 120_000  # ms: a batch of jobs on the one local worker of a shared 2-core machine
 _emails = itertools.count(1)
 
 
@@ -26,7 +27,11 @@ def unique_email(name: str) -> str:
 
 
 def sign_up(page: Page, name: str, invite_link: str | None = None) -> str:
-    """Create an account through the sign-up form (of an invite link when given); returns the email."""
+    """Create an account through the sign-up form (of an invite link when given); returns the email.
+
+    Sign-ups are rate limited to 5 a minute per address, as in production: the e2e tests sign up
+    5 people in all, so a new test should reuse one of them rather than sign up a sixth.
+    """
     email = unique_email(name)
     if invite_link:
         page.goto(invite_link)

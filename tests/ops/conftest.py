@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import create_app
 from app.extensions import db
 from tests.conftest import Client
+
 # The S3 server fixtures are tests/storage's; importing them makes them available here too.
 from tests.storage.conftest import s3_bucket, s3_endpoint, s3_settings  # noqa: F401
 
@@ -27,14 +30,16 @@ RESTORE_TARGETS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_
 def _drop_all_tables(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
+        quote = conn.dialect.identifier_preparer.quote
         for name in inspect(conn).get_table_names():
-            conn.execute(text(f"DROP TABLE IF EXISTS {conn.dialect.identifier_preparer.quote(name)} CASCADE"))
+            conn.execute(text(f"DROP TABLE IF EXISTS {quote(name)} CASCADE"))
     engine.dispose()
 
 
 def _postgres_restore_url() -> str:
     """A second PostgreSQL database beside the test one, created if needed (or the test skips)."""
-    test_url = make_url(re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", os.environ["TEST_DATABASE_URL"]))
+    test_url = make_url(re.sub(r"^postgres(ql)?://", "postgresql+psycopg://",
+                               os.environ["TEST_DATABASE_URL"]))
     url = test_url.set(database=f"{test_url.database}_restore")
     admin = create_engine(test_url, isolation_level="AUTOCOMMIT")
     try:
@@ -44,12 +49,12 @@ def _postgres_restore_url() -> str:
             if not exists:
                 try:
                     conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-                except Exception:
+                except SQLAlchemyError:
                     # A role without CREATEDB: the server's superuser can still make it for us.
                     subprocess.run(["su", "postgres", "-c",
                                     f"createdb -O {test_url.username} {url.database}"],
                                    check=True, capture_output=True, timeout=30)
-    except Exception as exc:
+    except (SQLAlchemyError, subprocess.SubprocessError, OSError) as exc:
         pytest.skip(f"no second PostgreSQL database to restore into: {exc}")
     finally:
         admin.dispose()
@@ -60,13 +65,15 @@ def _postgres_restore_url() -> str:
 def fresh_instance(tmp_path, redis_url, monkeypatch):
     """Build a second, empty Scriptreel instance (own database, media and instance folder) at the
     migration head, as `flask db upgrade` leaves it: make(kind) with kind 'sqlite' or 'postgresql'."""
-    made: list[tuple[object, str]] = []
+    made: list[tuple[Flask, str]] = []
 
     def make(kind: str, name: str = "restored", upgrade: tuple[str, ...] = ("db", "upgrade")):
         folder = tmp_path / name
-        url = _postgres_restore_url() if kind == "postgresql" else f"sqlite:///{folder / 'scriptreel.db'}"
         if kind == "postgresql":
+            url = _postgres_restore_url()
             _drop_all_tables(url)
+        else:
+            url = f"sqlite:///{folder / 'scriptreel.db'}"
         monkeypatch.setenv("SCRIPTREEL_INSTANCE_PATH", str(folder / "instance"))
         instance = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url,
                                "MEDIA_ROOT": str(folder / "media"), "RATELIMIT_ENABLED": False})

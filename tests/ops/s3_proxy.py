@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -16,7 +17,7 @@ HOP_BY_HOP = {"host", "connection", "content-length", "transfer-encoding", "expe
 
 
 class CorruptingS3Proxy:
-    """Forwards every request to upstream; flips the first byte of PUT bodies for keys ending in suffix."""
+    """Forwards every request upstream; flips the first byte of uploads to keys ending in the suffix."""
 
     def __init__(self, upstream: str, corrupt_suffix: str):
         self.upstream, self.corrupt_suffix = upstream, corrupt_suffix
@@ -25,7 +26,7 @@ class CorruptingS3Proxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_port}"
 
-    def __enter__(self) -> CorruptingS3Proxy:
+    def __enter__(self) -> Self:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -43,13 +44,14 @@ class CorruptingS3Proxy:
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
         response = self._client.request(handler.command, handler.path, headers=headers, content=body)
         handler.send_response(response.status_code)
+        head = handler.command == "HEAD"  # keeps the object's length, which HEAD reports
         for name, value in response.headers.items():
-            if name.lower() not in HOP_BY_HOP or (handler.command == "HEAD" and name.lower() == "content-length"):
+            if name.lower() not in HOP_BY_HOP or (head and name.lower() == "content-length"):
                 handler.send_header(name, value)
-        if handler.command != "HEAD":
+        if not head:
             handler.send_header("Content-Length", str(len(response.content)))
         handler.end_headers()
-        if handler.command != "HEAD":
+        if not head:
             handler.wfile.write(response.content)
 
     def _handler(self):

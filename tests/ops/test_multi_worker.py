@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Self
 
+from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Asset, CreditEntry, Job, Workspace
 from app.queue import QUEUES, redis_connection
-from rq.registry import FailedJobRegistry
 from tests.web.test_worker_failures import wait_for
 
 HARBOUR = ("The harbour wakes slowly under a pale grey sky. Fishing boats leave the quay one after "
@@ -45,7 +46,7 @@ class ConcurrencySampler:
             with self.engine.connect() as conn:
                 self.samples.append((self.redis.zcard(self.key), conn.scalar(self.running)))
 
-    def __enter__(self) -> ConcurrencySampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -115,8 +116,9 @@ def test_three_workers_run_every_job_once_within_the_plan_and_share_pieces(
         connection = redis_connection()
         assert all(FailedJobRegistry(q, connection=connection).count == 0 for q in QUEUES)
         # One image and one voiceover per scene, and one charge per image: no duplicates.
-        assert db.session.scalar(select(func.count()).select_from(Asset).filter_by(kind="image")) == scenes
-        assert db.session.scalar(select(func.count()).select_from(Asset).filter_by(kind="audio")) == scenes
+        for kind in ("image", "audio"):
+            assert db.session.scalar(
+                select(func.count()).select_from(Asset).filter_by(kind=kind)) == scenes
         charges = db.session.scalars(select(CreditEntry).filter_by(kind="charge")).all()
         assert len(charges) == scenes and not db.session.scalars(
             select(CreditEntry).filter_by(kind="refund")).all()
@@ -127,10 +129,10 @@ def test_three_workers_run_every_job_once_within_the_plan_and_share_pieces(
     assert max(running for _, running in sampler.samples) == LIMIT
 
     # Both first compiles ran at the same time, on different machines.
-    harbour_first, valley_compile = first, jobs(app, kind="compile", project_id=valley)[0]
-    assert harbour_first.started_at < valley_compile.finished_at
-    assert valley_compile.started_at < harbour_first.finished_at
-    assert renderer.ran(harbour_first.rq_id, "compile") and not renderer.ran(valley_compile.rq_id, "compile")
+    valley_compile = jobs(app, kind="compile", project_id=valley)[0]
+    assert first.started_at < valley_compile.finished_at
+    assert valley_compile.started_at < first.finished_at
+    assert not renderer.ran(valley_compile.rq_id, "compile")
 
     # The re-compile ran elsewhere and reused every piece from the bucket.
     again = jobs(app, kind="compile", project_id=harbour)[-1]

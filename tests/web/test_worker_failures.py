@@ -45,6 +45,8 @@ def wait_for(predicate, timeout=30, every=0.2):
 def job_state(app):
     with app.app_context():
         job = db.session.scalar(db.select(Job).filter_by(kind="image").order_by(Job.id.desc()))
+        if job:
+            print(f"job {job.id}: {job.state} — {job.message}")  # shown if the test fails
         return job.state if job else None
 
 
@@ -77,7 +79,7 @@ def test_killed_worker_leaves_no_scene_generating_forever(app, project_with_scen
             worker = start_worker(app, {"STABILITY_API_KEY": KEY, "STABILITY_BASE_URL": fake.url})
             client.submit(f"/projects/{pid}/assets/scenes/{first}/retry", {"kind": "image"},
                           htmx=True)
-            wait_for(lambda: job_state(app) == "done", timeout=60)
+            wait_for(lambda: job_state(app) == "done", timeout=120, every=1)
         finally:
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGTERM)
