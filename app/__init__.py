@@ -74,7 +74,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
 
     from .cli import register_cli
+    from .ops_cli import register_ops_cli
     register_cli(app)
+    register_ops_cli(app)
     _register_template_helpers(app)
     _register_error_pages(app)
     return app

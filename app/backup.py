@@ -47,7 +47,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import sort_tables_and_constraints
 from sqlalchemy.sql import sqltypes
 
-from .storage import MissingObject, Storage, _HashingReader, guess_content_type
+from .storage import MissingObject, Storage, HashingReader, guess_content_type
 
 FORMAT = "scriptreel-backup"
 FORMAT_VERSION = 1
@@ -212,7 +212,7 @@ def _add_object(tar: tarfile.TarFile, storage: Storage, key: str) -> dict | None
     except MissingObject:
         return None
     with stream:
-        reader = _HashingReader(stream)
+        reader = HashingReader(stream)
         tar.addfile(_member(MEDIA_DIR + key, size), reader)
     return {"key": key, "size": size, "sha256": reader.digest.hexdigest()}
 
@@ -434,7 +434,7 @@ def _restore_members(conn: Connection, schema: _Schema, header: dict, tar: tarfi
             _report(on_progress, done, total, f"table {table_name}: {loader.count} rows")
         elif member.isfile() and name.startswith(MEDIA_DIR):
             key = name[len(MEDIA_DIR):]
-            reader = _HashingReader(tar.extractfile(member))
+            reader = HashingReader(tar.extractfile(member))
             uploaded.append(key)
             storage.put_stream(key, reader, guess_content_type(key))
             received[key] = (reader.size, reader.digest.hexdigest())

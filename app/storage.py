@@ -477,7 +477,7 @@ class MigrationReport:
         return not self.mismatches
 
 
-class _HashingReader:
+class HashingReader:
     """Read-through wrapper that hashes and counts what the destination consumed."""
 
     def __init__(self, source: BinaryIO):
@@ -506,7 +506,7 @@ def _migrate_key(src: Storage, dst: Storage, key: str, report: MigrationReport) 
             return
         report.repaired.append(key)
     with src.open_read(key) as source:
-        reader = _HashingReader(source)
+        reader = HashingReader(source)
         dst.put_stream(key, reader, guess_content_type(key))
     if dst.checksum(key) != reader.digest.hexdigest():
         report.mismatches.append(key)

@@ -4,18 +4,22 @@
     .venv/bin/python bench/compile.py --skip-moviepy
     .venv/bin/python bench/compile.py --ten-minutes   # also a 10-minute compile, to show memory stays flat
 
-Each contender runs as its own process; its wall time and the peak RSS summed over its whole
-process tree (sampled every 20 ms with psutil) are reported. Needs psutil; moviepy only for its row.
+Each contender runs as its own process; its wall time, the CPU time of its whole process tree
+and the peak RSS and PSS summed over that tree (sampled every 20 ms with psutil) are reported.
+On a shared machine wall times move with other load; CPU times hardly do.
+Needs psutil; moviepy only for its row.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
-import subprocess
 import sys
+import tempfile
 import time
 import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -86,30 +90,47 @@ def make_inputs(folder: Path, count: int, ext: str) -> tuple[list[Path], list[Pa
     return stills, tones
 
 
-def measure(cmd: list[str]) -> tuple[float, float, float, str]:
-    """Run cmd; return (wall seconds, peak summed RSS and peak summed PSS of its process tree in MB, stdout).
+@dataclass
+class Run:
+    """One contender's run: wall and CPU time, peak memory of its process tree, its stdout."""
+
+    wall: float
+    cpu: float  # user + system seconds of the whole tree: barely moved by other load on the machine
+    rss_mb: float
+    pss_mb: float
+    stdout: str
+
+
+def measure(cmd: list[str]) -> Run:
+    """Run cmd, sampling its process tree's memory every 20 ms.
 
     RSS counts pages shared between processes (the ffmpeg binary, libraries) once per process;
     PSS splits them between the sharers, so its sum is what the tree really occupies.
     """
-    start = time.perf_counter()
-    proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak_rss = peak_pss = 0
-    while proc.poll() is None:
-        rss = pss = 0
-        for p in [proc, *proc.children(recursive=True)]:
-            try:
-                info = p.memory_full_info()
-                rss, pss = rss + info.rss, pss + info.pss
-            except psutil.Error:
-                pass  # exited between listing and reading
-        peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
-        time.sleep(0.02)
-    wall = time.perf_counter() - start
-    out, err = proc.communicate()
-    if proc.returncode:
-        raise RuntimeError(f"{cmd[:3]} failed:\n{err[-2000:]}")
-    return wall, peak_rss / 2**20, peak_pss / 2**20, out
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = psutil.Popen(cmd, stdout=out, stderr=err, text=True)
+        peak_rss = peak_pss = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            rss = pss = 0
+            for p in [proc, *proc.children(recursive=True)]:
+                try:
+                    info = p.memory_full_info()
+                    rss, pss = rss + info.rss, pss + info.pss
+                except psutil.Error:
+                    pass  # exited between listing and reading
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            time.sleep(0.02)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status):
+            raise RuntimeError(f"{cmd[:3]} failed:\n{err.read()[-2000:]}")
+        # wait4's usage covers the process and every descendant it waited for.
+        return Run(wall, usage.ru_utime + usage.ru_stime, peak_rss / 2**20, peak_pss / 2**20, out.read())
 
 
 def naive_graph(stills: list[Path], tones: list[Path], out: Path) -> list[str]:
@@ -235,20 +256,20 @@ def main() -> None:
     stills, tones = make_inputs(work / "inputs", SCENES, ".png")
     cache = work / "cache"
     shutil.rmtree(cache, ignore_errors=True)
-    rows = []
+    rows: list[tuple[str, Run, float]] = []
 
-    wall, rss, pss, out = measure(child("ours", stills, tones, work / "ours.mp4", cache))
+    ours = measure(child("ours", stills, tones, work / "ours.mp4", cache))
     duration = video_seconds(work / "ours.mp4")
-    inner = json.loads(out.strip().splitlines()[-1])
-    rows.append(("Scriptreel compile (cold cache)", wall, rss, pss, duration))
+    inner = json.loads(ours.stdout.strip().splitlines()[-1])
+    rows.append(("Scriptreel compile (cold cache)", ours, duration))
 
     # Change one scene's image and compile again against the same cache.
     edited = work / "inputs" / "still_edited.png"
     make_still(edited, 99, np.random.default_rng(99))
     changed = [*stills[:4], edited, *stills[5:]]
-    rewall, rerss, repss, reout = measure(child("ours", changed, tones, work / "ours-edited.mp4", cache))
-    reinner = json.loads(reout.strip().splitlines()[-1])
-    rows.append(("Scriptreel re-compile, 1 scene changed", rewall, rerss, repss, duration))
+    again = measure(child("ours", changed, tones, work / "ours-edited.mp4", cache))
+    reinner = json.loads(again.stdout.strip().splitlines()[-1])
+    rows.append(("Scriptreel re-compile, 1 scene changed", again, duration))
 
     references = [("naive filter graph (-loop 1, xfade chain)", naive_graph(stills, tones, work / "naive.mp4")),
                   ("hand-tuned filter graph (loop, tails only)", tuned_graph(stills, tones, work / "tuned.mp4"))]
@@ -260,42 +281,37 @@ def main() -> None:
     for name, cmd in references:
         print(f"Running {name} ...", flush=True)
         try:
-            ref_wall, ref_rss, ref_pss, _ = measure(cmd)
+            rows.append((name, measure(cmd), duration))
         except RuntimeError as exc:
             print(f"  {name} failed, left out of the table: {exc}")
-            continue
-        rows.append((name, ref_wall, ref_rss, ref_pss, duration))
 
-    long_rows = []
     if args.ten_minutes:
         count = 100
         print(f"Preparing {count} stills for the 10-minute compile ...", flush=True)
         long_stills, long_tones = make_inputs(work / "inputs-long", count, ".jpg")
         long_cache = work / "cache-long"
         shutil.rmtree(long_cache, ignore_errors=True)
-        lwall, lrss, lpss, _ = measure(child("ours", long_stills, long_tones, work / "ours-long.mp4", long_cache))
-        long_rows.append((f"Scriptreel compile, {count} scenes", lwall, lrss, lpss,
-                          video_seconds(work / "ours-long.mp4")))
+        long_run = measure(child("ours", long_stills, long_tones, work / "ours-long.mp4", long_cache))
+        rows.append((f"Scriptreel compile, {count} scenes", long_run, video_seconds(work / "ours-long.mp4")))
 
     print(f"\nVideo: {SCENES} scenes x {SECONDS:.0f} s, {FADE} s crossfades, {W}x{H} @ {FPS} fps "
-          f"= {duration:.1f} s; {psutil.cpu_count()} CPUs\n")
-    print(f"{'contender':<54} {'wall s':>7} {'x realtime':>10} {'peak RSS MB':>12} {'peak PSS MB':>12}")
-    for name, wall_s, rss_mb, pss_mb, seconds in rows + long_rows:
-        print(f"{name:<54} {wall_s:>7.1f} {seconds / wall_s:>9.2f}x {rss_mb:>12.0f} {pss_mb:>12.0f}")
-    ours = rows[0][1]
+          f"= {duration:.1f} s; {psutil.cpu_count()} CPUs; load average now {os.getloadavg()[0]:.1f}\n")
+    print(f"{'contender':<54} {'wall s':>7} {'x realtime':>10} {'CPU s':>7} {'peak RSS MB':>12} {'peak PSS MB':>12}")
+    for name, run, seconds in rows:
+        print(f"{name:<54} {run.wall:>7.1f} {seconds / run.wall:>9.2f}x {run.cpu:>7.1f} {run.rss_mb:>12.0f} "
+              f"{run.pss_mb:>12.0f}")
     # A worker has the app imported already; the process wall time above also pays for that import.
     print(f"\nOur compile inside the worker: {inner['seconds']:.1f} s = {duration / inner['seconds']:.2f}x realtime, "
           f"{inner['rendered']} pieces rendered.")
     print(f"Re-compile after changing one scene: {reinner['seconds']:.1f} s = "
           f"{100 * reinner['seconds'] / inner['seconds']:.0f}% of the full compile inside the worker "
-          f"({100 * rewall / ours:.0f}% by process wall time); {reinner['rendered']} pieces rendered, "
+          f"({100 * again.wall / ours.wall:.0f}% by process wall time); {reinner['rendered']} pieces rendered, "
           f"{reinner['reused']} reused.")
-    for name, wall_s, *_ in rows[2:]:
-        print(f"Speed-up over {name}: {wall_s / ours:.1f}x")
-    if long_rows:
-        print(f"Peak memory (RSS / PSS), 1-minute vs 10-minute video: {rows[0][2]:.0f} / {rows[0][3]:.0f} MB vs "
-              f"{long_rows[0][2]:.0f} / {long_rows[0][3]:.0f} MB")
-
+    for name, run, _ in rows[2:2 + len(references)]:
+        print(f"Speed-up over {name}: {run.wall / ours.wall:.1f}x by wall time, {run.cpu / ours.cpu:.1f}x by CPU time")
+    if args.ten_minutes:
+        print(f"Peak memory (RSS / PSS), 1-minute vs 10-minute video: {ours.rss_mb:.0f} / {ours.pss_mb:.0f} MB vs "
+              f"{long_run.rss_mb:.0f} / {long_run.pss_mb:.0f} MB")
 
 if __name__ == "__main__":
     main()

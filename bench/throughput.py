@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -202,6 +203,7 @@ def run(workers: int, texts: list[str]) -> Run:
     finally:
         stop_workers(processes)
         redis.stop()
+        shutil.rmtree(folder, ignore_errors=True)
     return Run(workers, len(videos), wall, sum(v.seconds for v in videos) / len(videos),
                (children_cpu() - cpu_before) / len(videos))
 
