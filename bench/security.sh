@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scan Scriptreel with wapiti (Debian's web vulnerability scanner) as a signed-in editor.
 # Starts its own instance on 127.0.0.1 with throwaway data; prints wapiti's findings.
-# Usage: bench/security.sh [max scan seconds, default 600]
+# Usage: bench/security.sh [max scan seconds, default 900]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wapiti >/dev/null || { apt-get update -qq && apt-get install -y -qq wapiti >/dev/null; }
@@ -28,6 +28,7 @@ wapiti_main()' "$@"
 }
 wapiti -u "$base/" --scope folder -c "$work/cookies.json" \
   -x "$base/logout" -x "$base/projects/$project/delete" \
-  --max-scan-time "${1:-600}" --flush-session -f txt -o "$work/report.txt" -v 1 > "$work/wapiti.log" 2>&1 || tail -20 "$work/wapiti.log"
+  -d 4 --max-links-per-page 60 --max-files-per-dir 40 --max-attack-time 60 \
+  --max-scan-time "${1:-900}" --flush-session -f txt -o "$work/report.txt" -v 1 > "$work/wapiti.log" 2>&1 || tail -20 "$work/wapiti.log"
 echo "=== wapiti findings (scan of $base as an editor) ==="
 sed -n '/Summary of vulnerabilities/,$p' "$work/report.txt" 2>/dev/null || cat "$work/report.txt"

@@ -104,3 +104,18 @@ def test_cancelled_compile_leaves_no_file(app, project_with_scenes, work):
     assert job.state == "cancelled" and not job.result
     page = client.get(f"/projects/{pid}/video").get_data(as_text=True)
     assert "was cancelled" in page and "Download MP4" not in page
+
+
+def test_square_projects_compile_square(app, project_with_scenes, work):
+    client, pid, _ = project_with_scenes()
+    client.submit(f"/projects/{pid}/assets/settings", {"aspect_ratio": "1:1"}, htmx=True)
+    ready_project(client, pid, work)
+    client.submit(f"/projects/{pid}/video/compile", htmx=True)
+    work()
+    job = latest_compile(app)
+    assert job.state == "done", job.message
+    with app.app_context():
+        from app.models import Asset
+        path = get_storage().local_path(db.session.get(Asset, job.result["video"]).storage_key)
+    info = probe(path)
+    assert (info.video.width, info.video.height) == (1080, 1080)

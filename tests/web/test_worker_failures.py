@@ -84,3 +84,47 @@ def test_killed_worker_leaves_no_scene_generating_forever(app, project_with_scen
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGTERM)
                 worker.wait(20)
+
+
+def compile_state(app):
+    with app.app_context():
+        job = db.session.scalar(db.select(Job).filter_by(kind="compile").order_by(Job.id.desc()))
+        if job:
+            print(f"compile {job.id}: {job.state} {job.progress:.2f} — {job.message}")
+        return job
+
+
+def test_worker_killed_mid_compile_then_restart_reuses_finished_pieces(app, project_with_scenes, work):
+    script = "\n\n".join(f"Part {n}. The harbour changes with the light, and the boats come and go "
+                         f"with the tide while the town watches from the quay." for n in range(8))
+    client, pid, ids = project_with_scenes(script=script)
+    client.submit(f"/projects/{pid}/video/settings", {"motion": "strong", "transition": "crossfade",
+                                                       "transition_seconds": "0.5"}, htmx=True)
+    client.submit(f"/projects/{pid}/assets/images/missing", htmx=True)
+    work()
+    app.config["JOB_ABANDONED_SECONDS"] = 3
+    worker = start_worker(app)
+    try:
+        client.submit(f"/projects/{pid}/video/compile", htmx=True)
+        wait_for(lambda: (job := compile_state(app)) and job.state == "running" and job.progress > 0.3,
+                 timeout=120, every=0.2)
+        kill_tree(worker.pid)
+        worker.wait(10)
+
+        def failed_on_page():
+            body = client.get(f"/projects/{pid}/video/progress",
+                              headers={"HX-Request": "true"}).get_data(as_text=True)
+            return "stopped responding" in body and body
+        body = wait_for(failed_on_page, timeout=45, every=0.5)
+        assert "Compile video" in body and "every 1s" not in body
+        out_dir = Path(app.config["MEDIA_ROOT"])
+        assert not [p for p in out_dir.rglob("*.mp4") if "compiles" in p.parts]  # no half video
+
+        worker = start_worker(app)  # the same machine comes back
+        client.submit(f"/projects/{pid}/video/compile", htmx=True)
+        wait_for(lambda: compile_state(app).state == "done", timeout=180, every=1)
+        assert compile_state(app).result["reused"] > 0
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(20)

@@ -28,6 +28,7 @@ PRESETS: dict[str, VideoPreset] = {
         VideoPreset("1080p30", 1920, 1080),
         VideoPreset("720p30", 1280, 720),
         VideoPreset("vertical1080x1920", 1080, 1920),
+        VideoPreset("square1080", 1080, 1080),
     )
 }
 DEFAULT_PRESET = PRESETS["1080p30"]
@@ -40,6 +41,8 @@ def preset_for_aspect(aspect: str | float) -> VideoPreset:
         ratio = float(w) / float(h or 1)
     else:
         ratio = float(aspect)
+    if abs(ratio - 1) < 0.01:
+        return PRESETS["square1080"]
     return PRESETS["vertical1080x1920"] if ratio < 1 else DEFAULT_PRESET
 
 
