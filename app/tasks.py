@@ -14,6 +14,7 @@ from datetime import timedelta
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Queue, get_current_job
+from rq.exceptions import ShutDownImminentException
 from sqlalchemy import update
 
 from . import jobs
@@ -124,14 +125,22 @@ def run(job_id: int) -> None:
 
 
 def _wait_for_slot(job: Job, limit: int) -> None:
-    """Re-queue under a fresh RQ id; the workspace's running jobs use all of its plan's slots."""
+    """The workspace's running jobs use all of its plan's slots: try again in a moment."""
+    _requeue(job, f"Waiting: {limit} job{'s' if limit != 1 else ''} at a time on this plan…",
+             delay=SLOT_RETRY)
+
+
+def _requeue(job: Job, message: str, delay: timedelta | None = None) -> None:
+    """Put the job back on its queue under a fresh RQ id (this RQ job is ending)."""
     current = get_current_job()
     rq_id = jobs.new_job_id()
-    Queue(current.origin, connection=current.connection).enqueue_in(
-        SLOT_RETRY, "app.tasks.run", job.id, job_id=rq_id, job_timeout=current.timeout)
+    queue = Queue(current.origin, connection=current.connection)
+    if delay:
+        queue.enqueue_in(delay, "app.tasks.run", job.id, job_id=rq_id, job_timeout=current.timeout)
+    else:
+        queue.enqueue_call("app.tasks.run", args=(job.id,), job_id=rq_id, timeout=current.timeout)
     # Only now point the row at it, so a status check never sees an id that isn't queued yet.
-    job.rq_id = rq_id
-    job.message = f"Waiting: {limit} job{'s' if limit != 1 else ''} at a time on this plan…"
+    job.rq_id, job.state, job.message = rq_id, "queued", message
     db.session.commit()
 
 
@@ -145,6 +154,12 @@ def _execute(job: Job, progress: Progress) -> None:
     except JobCancelled:
         db.session.rollback()
         jobs.finish(job, "cancelled", "Cancelled.")
+        return
+    except ShutDownImminentException:
+        # The platform is stopping this worker (HerokuWorker turns SIGTERM into this): put the
+        # job back on its queue for another worker; handlers are idempotent, charges are kept.
+        db.session.rollback()
+        _requeue(job, "The worker was restarting; the job is queued again.")
         return
     except JobFailed as exc:
         db.session.rollback()

@@ -115,6 +115,17 @@ def test_anonymous_requests_go_to_login(client, world, endpoint, rule, method):
     assert response.status_code == 302 and "/login" in response.location
 
 
+@pytest.mark.parametrize("endpoint,rule,method", [p for p in _routes("scoped") + _routes("account")
+                                                   if p.values[2] == "POST"])
+def test_every_change_needs_the_csrf_token(client, world, endpoint, rule, method):
+    client.login(world["emails"]["owner"])
+    url = _url(rule, world["a"])
+    for headers in ({}, {"HX-Request": "true"}):
+        response = client.post(url, data={"title": "x", "name": "x"}, headers=headers)
+        assert response.status_code == 400, url
+        assert "security token" in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("plan,enabled,reason,text", [
     ("free", True, "plan", "does not include the video generator"),
     ("starter", False, "disabled", "switched off"),

@@ -128,3 +128,34 @@ def test_worker_killed_mid_compile_then_restart_reuses_finished_pieces(app, proj
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(20)
+
+
+def test_platform_restart_requeues_the_running_job(app, project_with_scenes):
+    """HerokuWorker turns SIGTERM into a clean stop; the job goes back on the queue, not lost."""
+    client, pid, (first, _) = project_with_scenes()
+    app.config.update(STABILITY_API_KEY=KEY)
+    with FakeStability(api_key=KEY) as fake:
+        app.config["STABILITY_BASE_URL"] = fake.url
+        fake.will_stall(30)
+        env = {"STABILITY_API_KEY": KEY, "STABILITY_BASE_URL": fake.url,
+               "SCRIPTREEL_ENV": "production", "SECRET_KEY": "k" * 40}
+        worker = start_worker(app, env)
+        try:
+            client.submit(f"/projects/{pid}/assets/scenes/{first}/image",
+                          {"description": "Boats", "model": "core"}, htmx=True)
+            wait_for(lambda: job_state(app) == "running")
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(60)
+            with app.app_context():
+                job = db.session.scalar(db.select(Job).filter_by(kind="image"))
+                assert job.state == "queued" and "queued again" in job.message
+            worker = start_worker(app, env)  # another machine takes over
+            wait_for(lambda: job_state(app) == "done", timeout=120, every=1)
+            with app.app_context():
+                kinds = [e.kind for e in db.session.scalars(
+                    db.select(CreditEntry).filter(CreditEntry.kind != "monthly"))]
+            assert kinds == ["charge"]  # charged once, delivered once
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(20)
