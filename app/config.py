@@ -110,6 +110,8 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         "STABILITY_BASE_URL": os.environ.get("STABILITY_BASE_URL", "https://api.stability.ai"),
         "AZURE_SPEECH_KEY": os.environ.get("AZURE_SPEECH_KEY", ""),
         "AZURE_SPEECH_REGION": os.environ.get("AZURE_SPEECH_REGION", ""),
+        # Only for sovereign clouds or private endpoints; normally derived from the region.
+        "AZURE_SPEECH_BASE_URL": os.environ.get("AZURE_SPEECH_BASE_URL", ""),
         "LLM_BASE_URL": os.environ.get("LLM_BASE_URL", ""),
         "LLM_API_KEY": os.environ.get("LLM_API_KEY", ""),
         "LLM_MODEL": os.environ.get("LLM_MODEL", ""),

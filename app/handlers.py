@@ -104,7 +104,8 @@ def handle_voice(job: Job, project: Project, segment: Segment, progress: Progres
         raise JobFailed("The scene was deleted before its voiceover was made.")
     name = job.params["provider"]
     provider = voice_provider(name, key=current_app.config["AZURE_SPEECH_KEY"],
-                              region=current_app.config["AZURE_SPEECH_REGION"])
+                              region=current_app.config["AZURE_SPEECH_REGION"],
+                              base_url=current_app.config["AZURE_SPEECH_BASE_URL"] or None)
     progress(0.1, "Speaking the scene…")
     try:
         speech = provider.synthesize(segment.text, job.params["voice"], job.params.get("rate"))

@@ -1,6 +1,7 @@
 """Step 3: images and voiceovers per scene — generate, review, regenerate, upload, fit, preview."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, render_template, request
@@ -74,6 +75,8 @@ def _voices():
 def page(project_id: int):
     project = project_or_404(project_id)
     return render_template("assets/page.html", voices=_voices(),
+                           voice_providers=service.voice_providers(),
+                           azure_voices=service.AZURE_VOICES,
                            **{**_context(project), **step_context(project, 3)})
 
 
@@ -107,11 +110,20 @@ def save_settings(project_id: int):
             values["image_model"] = form["image_model"]
         except service.NotAllowed as exc:
             error = str(exc)
-    if "voice" in form:
-        if form["voice"] not in {v.id for v in _voices()}:
-            error = "Choose a voice from the list."
+    provider = form.get("voice_provider", project_settings.get(project, "voice_provider"))
+    if provider not in service.voice_providers():
+        error = "Azure voices need AZURE_SPEECH_KEY and AZURE_SPEECH_REGION on the server."
+    elif provider != project_settings.get(project, "voice_provider"):
+        values.update(voice_provider=provider, voice=service.DEFAULT_VOICES[provider])
+    elif "voice" in form:
+        voice = form["voice"].strip()
+        valid = (voice in {v.id for v in _voices()} if provider == "espeak"
+                 else re.fullmatch(r"[a-z]{2,3}-[A-Za-z]{2,4}(-[A-Za-z]+)?-[A-Za-z0-9]+Neural", voice))
+        if not valid:
+            error = ("Choose a voice from the list." if provider == "espeak" else
+                     "Azure voice names look like en-US-JennyNeural.")
         else:
-            values["voice"] = form["voice"]
+            values["voice"] = voice
     if "voice_rate" in form:
         rate = form.get("voice_rate", type=int)
         if rate is None or not 80 <= rate <= 300:
@@ -120,6 +132,8 @@ def save_settings(project_id: int):
             values["voice_rate"] = rate
     project_settings.update(project, **values)
     db.session.commit()
+    if "voice_provider" in values:  # the voice field itself changes: reload the page
+        return "", 204, {"HX-Refresh": "true"}
     return _grid(project, 422 if error else 200, error=error,
                  notice=None if error else "Saved.")
 

@@ -76,6 +76,21 @@ def queue_missing_images(project: Project) -> list[Job]:
             for s, m in zip(missing, models)]
 
 
+DEFAULT_VOICES = {"espeak": "gmw/en-US", "azure": "en-US-JennyNeural"}
+# A few widely used neural voices; any voice of the region's list can be typed in.
+AZURE_VOICES = ("en-US-JennyNeural", "en-US-GuyNeural", "en-GB-SoniaNeural", "en-AU-NatashaNeural",
+                "de-DE-KatjaNeural", "fr-FR-DeniseNeural", "es-ES-ElviraNeural",
+                "it-IT-ElsaNeural", "pt-BR-FranciscaNeural", "ja-JP-NanamiNeural")
+
+
+def voice_providers() -> dict[str, str]:
+    """Voice engines this server can use: eSpeak NG always, Azure when configured."""
+    providers = {"espeak": "eSpeak NG (offline)"}
+    if current_app.config["AZURE_SPEECH_KEY"] and current_app.config["AZURE_SPEECH_REGION"]:
+        providers["azure"] = "Azure neural voices"
+    return providers
+
+
 def queue_voice(project: Project, segment: Segment, batch: str | None = None) -> Job:
     return enqueue("voice", project=project, segment=segment, user_id=current_user.id, batch=batch,
                    params={"provider": project_settings.get(project, "voice_provider"),

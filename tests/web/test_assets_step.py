@@ -276,3 +276,27 @@ def test_cancel_queued_batch_refunds(app, project_with_scenes):
     assert balance(app, pid) == start
     with app.app_context():
         assert {j.state for j in db.session.scalars(db.select(Job))} == {"cancelled"}
+
+
+def test_azure_voice_when_configured(app, project_with_scenes, work):
+    from tests.fakes.azure_speech import FakeAzureSpeech
+    client, pid, (first, _) = project_with_scenes()
+    page = client.get(f"/projects/{pid}/assets").get_data(as_text=True)
+    assert "Voice engine" not in page  # no Azure key on this server
+    with FakeAzureSpeech(key="az-key") as fake:
+        app.config.update(AZURE_SPEECH_KEY="az-key", AZURE_SPEECH_REGION="westeurope",
+                          AZURE_SPEECH_BASE_URL=fake.url)
+        response = client.submit(f"/projects/{pid}/assets/settings", {"voice_provider": "azure"},
+                                 htmx=True)
+        assert response.headers.get("HX-Refresh") == "true"
+        page = client.get(f"/projects/{pid}/assets").get_data(as_text=True)
+        assert "Azure voice" in page and "en-US-JennyNeural" in page
+        bad = client.submit(f"/projects/{pid}/assets/settings", {"voice": "<b>x</b>"}, htmx=True)
+        assert bad.status_code == 422
+        client.submit(f"/projects/{pid}/assets/settings", {"voice": "fr-FR-DeniseNeural"}, htmx=True)
+        client.submit(f"/projects/{pid}/assets/scenes/{first}/voice", htmx=True)
+        work()
+        assert "fr-FR-DeniseNeural" in fake.last.body.decode()
+    with app.app_context():
+        audio = db.session.get(Segment, first).audio
+        assert audio.provider == "azure" and audio.meta["duration"] > 0.5
