@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import secrets
 import signal
@@ -81,7 +82,7 @@ async def sign_up(client: httpx.AsyncClient, n: int) -> str:
     return project
 
 
-async def user(n: int, base: str, until: float, timings: dict, errors: list) -> None:
+async def user(n: int, base: str, until: float, timings: dict, errors: list, think: float) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         project = await sign_up(client, n)
         page = (await client.get(f"/projects/{project}/script")).text
@@ -115,16 +116,18 @@ async def user(n: int, base: str, until: float, timings: dict, errors: list) -> 
                     errors.append(f"{name}: {exc.__class__.__name__}")
                     continue
                 timings[name].append((time.perf_counter() - started) * 1000)
+                # People read and type between requests; the pages poll once a second.
+                await asyncio.sleep(think * (0.5 + random.random()))
 
 
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
-async def main_async(base: str, users: int, seconds: float) -> tuple[dict, list]:
+async def main_async(base: str, users: int, seconds: float, think: float) -> tuple[dict, list]:
     timings, errors = defaultdict(list), []
     until = time.monotonic() + seconds + 5
-    await asyncio.gather(*(user(n, base, until, timings, errors) for n in range(users)))
+    await asyncio.gather(*(user(n, base, until, timings, errors, think) for n in range(users)))
     return timings, errors
 
 
@@ -132,12 +135,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--think", type=float, default=1.0,
+                        help="mean pause between one user's requests (the UI polls every 1 s); "
+                             "0 hammers the server back to back")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         base, processes, redis = start_server(Path(work))
         try:
             started = time.monotonic()
-            timings, errors = asyncio.run(main_async(base, args.users, args.seconds))
+            timings, errors = asyncio.run(main_async(base, args.users, args.seconds, args.think))
             wall = time.monotonic() - started
         finally:
             for process in processes:
@@ -146,7 +152,7 @@ def main() -> None:
                 process.wait(30)
             redis.stop()
     everything = [t for values in timings.values() for t in values]
-    print(f"\n{args.users} users for {wall:.0f} s against gunicorn on {base} "
+    print(f"\n{args.users} users (mean pause {args.think:g} s) for {wall:.0f} s against gunicorn on {base} "
           f"({len(everything)} requests, {len(everything) / wall:.0f}/s)\n")
     print(f"{'request':28} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for name, values in sorted(timings.items()) + [("ALL", everything)]:
