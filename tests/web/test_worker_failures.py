@@ -42,6 +42,14 @@ def wait_for(predicate, timeout=30, every=0.2):
     raise AssertionError("condition not reached in time")
 
 
+def page_says(client, url: str, text: str, timeout: float = 45) -> str:
+    """Poll a status partial (as the page does) until it shows ``text``; return that body."""
+    def check():
+        body = client.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
+        return text in body and body
+    return wait_for(check, timeout=timeout, every=0.5)
+
+
 def job_state(app):
     with app.app_context():
         job = db.session.scalar(db.select(Job).filter_by(kind="image").order_by(Job.id.desc()))
@@ -64,11 +72,7 @@ def test_killed_worker_leaves_no_scene_generating_forever(app, project_with_scen
             kill_tree(worker.pid)  # as if the machine running it died
             worker.wait(10)
 
-            def failed_on_page():
-                body = client.get(f"/projects/{pid}/assets/status",
-                                  headers={"HX-Request": "true"}).get_data(as_text=True)
-                return "stopped responding" in body and body
-            body = wait_for(failed_on_page, timeout=45, every=0.5)
+            body = page_says(client, f"/projects/{pid}/assets/status", "stopped responding")
             assert "Retry" in body and "every 1s" not in body
             with app.app_context():
                 kinds = [(e.kind, e.delta) for e in db.session.scalars(
@@ -111,11 +115,7 @@ def test_worker_killed_mid_compile_then_restart_reuses_finished_pieces(app, proj
         kill_tree(worker.pid)
         worker.wait(10)
 
-        def failed_on_page():
-            body = client.get(f"/projects/{pid}/video/progress",
-                              headers={"HX-Request": "true"}).get_data(as_text=True)
-            return "stopped responding" in body and body
-        body = wait_for(failed_on_page, timeout=45, every=0.5)
+        body = page_says(client, f"/projects/{pid}/video/progress", "stopped responding")
         assert "Compile video" in body and "every 1s" not in body
         out_dir = Path(app.config["MEDIA_ROOT"])
         assert not [p for p in out_dir.rglob("*.mp4") if "compiles" in p.parts]  # no half video
