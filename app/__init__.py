@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 
 from . import access
 from .config import load_config
-from .partials import notice_fragment
 from .extensions import csrf, db, htmx, login, migrate
+from .partials import notice_fragment
 
 
 @event.listens_for(Engine, "connect")

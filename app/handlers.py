@@ -9,11 +9,13 @@ import tempfile
 from pathlib import Path
 
 from flask import current_app
+from rq import Queue
 
-from . import production, project_settings
+from . import jobs, production, project_settings
 from .extensions import db
 from .media import get_storage, project_prefix
 from .models import Asset, Job, Project, Segment, Workspace
+from .piece_exchange import SharedPieces
 from .pipeline.ffmpeg import Cancelled, FFmpegError
 from .pipeline.images import ImageRequest, ProviderError, build_prompt, image_provider
 from .pipeline.llm import ChatConfig
@@ -22,6 +24,7 @@ from .pipeline.video import (
     PIECE_SUFFIX,
     compile_video,
     plan_compile,
+    render_piece,
     render_scene_preview,
 )
 from .pipeline.voice import voice_provider
@@ -159,23 +162,18 @@ def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> 
         progress(0.01, "Fetching images and audio")
         scenes = production.scene_inputs(project, workdir)
         settings = production.compile_settings(project, production.music_file(project, workdir))
-        # Pieces another worker rendered earlier come from shared storage, not a re-render.
-        for piece in plan_compile(scenes, settings).pieces:
-            local = cache / f"{piece.key}{PIECE_SUFFIX}"
-            remote = f"{prefix}pieces/{piece.key}{PIECE_SUFFIX}"
-            if not local.is_file() and storage.exists(remote):
-                storage.download_to(remote, local)
+        exchange = SharedPieces(storage, jobs.redis_connection(), prefix)
+        _ask_other_workers_to_help(job, plan_compile(scenes, settings), cache, exchange)
         out = workdir / "video.mp4"
         try:
             result = compile_video(scenes, settings, out, cache, on_progress=progress,
-                                   should_cancel=progress.cancelled)
+                                   should_cancel=progress.cancelled, exchange=exchange)
         except Cancelled as exc:
             raise JobCancelled() from exc
         except FFmpegError as exc:
             raise JobFailed(f"The video could not be rendered: {exc.stderr_tail or exc}") from exc
-        for key in result.rendered_pieces:
-            storage.put_file(f"{prefix}pieces/{key}{PIECE_SUFFIX}", cache / f"{key}{PIECE_SUFFIX}",
-                             "video/h264")
+        finally:
+            exchange.close()
         progress(0.995, "Saving the video")
         files = {"video": (result.video, "video/mp4"), "srt": (result.srt, "application/x-subrip"),
                  "vtt": (result.vtt, "text/vtt"), "thumbnail": (result.thumbnail, "image/jpeg")}
@@ -196,6 +194,46 @@ def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> 
     db.session.commit()
     return (f"Video ready: {result.duration:.1f} s, {len(result.rendered_pieces)} piece(s) "
             f"rendered, {len(result.reused_pieces)} reused.")
+
+
+def _ask_other_workers_to_help(job: Job, plan, cache: Path, exchange: SharedPieces) -> None:
+    """Queue one helper job per missing piece, last scene first: idle workers (on any machine)
+    render from the end while this one renders from the start; busy ones find them done."""
+    missing = [p.key for p in plan.pieces if not (cache / f"{p.key}{PIECE_SUFFIX}").is_file()
+               and not exchange.available(p.key)]
+    queue = Queue("video", connection=jobs.redis_connection())
+    for key in reversed(missing[1:]):
+        queue.enqueue_call("app.handlers.render_shared_piece", args=(job.id, key),
+                           timeout=1800, result_ttl=0, failure_ttl=3600)
+
+
+def render_shared_piece(job_id: int, key: str) -> str:
+    """RQ entry point of a helper: render one piece of a running compile, unless it's taken."""
+    db.engine.dispose(close=False)
+    job = db.session.get(Job, job_id)
+    if job is None or not job.active:
+        return "compile no longer running"
+    project = db.session.get(Project, job.project_id)
+    exchange = SharedPieces(get_storage(), jobs.redis_connection(),
+                            project_prefix(project.workspace_id, project.id))
+    try:
+        if exchange.available(key) or not exchange.claim(key):
+            return "already done or in hand"
+        with tempfile.TemporaryDirectory() as work:
+            workdir = Path(work)
+            scenes = production.scene_inputs(project, workdir)
+            plan = plan_compile(scenes, production.compile_settings(
+                project, production.music_file(project, workdir)))
+            spec = next((p for p in plan.pieces if p.key == key), None)
+            if spec is None:
+                return "the project changed"  # its claim lapses by itself
+            path = workdir / f"{key}{PIECE_SUFFIX}"
+            render_piece(spec, path, should_cancel=lambda: jobs.cancel_requested(job_id))
+            exchange.publish(key, path)
+        return "rendered"
+    finally:
+        exchange.close()
+        db.session.remove()
 
 
 def llm_config() -> ChatConfig | None:

@@ -7,11 +7,28 @@ import pickle
 import pytest
 from PIL import Image
 
-from app.pipeline.images import (MODELS, AuthenticationFailed, ContentRejected, DraftImageProvider, ImageRequest,
-                                 InvalidRequest, OutOfVendorCredits, ProviderError, ProviderNotConfigured,
-                                 ProviderTimeout, ProviderUnavailable, ProviderUnreachable, RateLimited,
-                                 StabilityImageProvider, UnknownModel, build_prompt, credit_cost, image_provider,
-                                 models_for_tier, tier_allows)
+from app.pipeline.images import (
+    MODELS,
+    AuthenticationFailed,
+    ContentRejected,
+    DraftImageProvider,
+    ImageRequest,
+    InvalidRequest,
+    OutOfVendorCredits,
+    ProviderError,
+    ProviderNotConfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderUnreachable,
+    RateLimited,
+    StabilityImageProvider,
+    UnknownModel,
+    build_prompt,
+    credit_cost,
+    image_provider,
+    models_for_tier,
+    tier_allows,
+)
 from tests.fakes import closed_port_url
 from tests.fakes.stability import LEFT, RIGHT, FakeStability
 

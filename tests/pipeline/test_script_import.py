@@ -8,7 +8,11 @@ import zipfile
 import pytest
 from PIL import Image
 
-from app.pipeline.script_import import ScriptImportError, decode_script, validate_script_text
+from app.pipeline.script_import import (
+    ScriptImportError,
+    decode_script,
+    validate_script_text,
+)
 
 WORLD = (
     "Café déjà vu — “quoted” and ‘single’, 5 € for naïve coöperation.\n"

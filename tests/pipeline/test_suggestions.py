@@ -11,6 +11,7 @@ from app.pipeline.suggestions import suggest, suggest_many, suggest_offline
 from tests.fakes import closed_port_url
 from tests.fakes.chat_completions import API_KEY, MODEL, FakeChatCompletions
 
+
 @pytest.fixture
 def fake_llm():
     with FakeChatCompletions() as fake:

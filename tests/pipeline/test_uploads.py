@@ -12,7 +12,11 @@ from PIL import Image
 
 from app.pipeline.ffmpeg import ffmpeg_exe
 from app.pipeline.probe import probe
-from app.pipeline.uploads import UploadRejected, prepare_audio_upload, prepare_image_upload
+from app.pipeline.uploads import (
+    UploadRejected,
+    prepare_audio_upload,
+    prepare_image_upload,
+)
 
 RED, BLUE = (220, 30, 30), (30, 30, 220)
 FRAME = (1920, 1080)

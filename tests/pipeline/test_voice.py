@@ -10,13 +10,28 @@ import numpy as np
 import pytest
 
 from app.pipeline.probe import probe
-from app.pipeline.voice import (AuthenticationFailed, AzureSpeechProvider, InvalidRequest, OutOfVendorCredits,
-                                ProviderNotConfigured, ProviderTimeout, ProviderUnavailable, ProviderUnreachable,
-                                RateLimited, SpeechResult, voice_provider)
+from app.pipeline.voice import (
+    AuthenticationFailed,
+    AzureSpeechProvider,
+    InvalidRequest,
+    OutOfVendorCredits,
+    ProviderNotConfigured,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderUnreachable,
+    RateLimited,
+    SpeechResult,
+    voice_provider,
+)
 from app.pipeline.voice.base import word_spans
 from tests.fakes import closed_port_url
-from tests.fakes.azure_speech import (LEADING_SILENCE, SECONDS_PER_CHARACTER, TRAILING_SILENCE, VOICES,
-                                      FakeAzureSpeech)
+from tests.fakes.azure_speech import (
+    LEADING_SILENCE,
+    SECONDS_PER_CHARACTER,
+    TRAILING_SILENCE,
+    VOICES,
+    FakeAzureSpeech,
+)
 
 SENTENCE = "The quick brown fox jumps over the lazy dog, then naps in the warm afternoon sun."
 KEY = "azure-secret-key-456"

@@ -10,7 +10,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from app.storage import InvalidKey, MissingObject, S3Storage, migrate_storage, storage_from_settings
+from app.storage import (
+    InvalidKey,
+    MissingObject,
+    S3Storage,
+    migrate_storage,
+    storage_from_settings,
+)
 
 pytestmark = pytest.mark.sqlite_only  # no database involved: once is enough
 

@@ -3,7 +3,6 @@ the user is told what is wrong, nothing is lost or charged, and it recovers afte
 import io
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 

@@ -21,8 +21,8 @@ def test_upgrade_check_downgrade_upgrade(tmp_path, monkeypatch):
     url = database_url(tmp_path)
     if USE_POSTGRES:
         engine = create_engine(url)
-        from app.extensions import metadata  # noqa: F401  (tables are registered by app.models)
         import app.models  # noqa: F401
+        from app.extensions import metadata  # noqa: F401  (tables are registered by app.models)
         app.models.db.metadata.drop_all(engine)
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")

@@ -1,7 +1,6 @@
 """Step 4 on a real worker: pre-flight list, compile with progress, outputs, re-compile, cancel."""
 import re
 
-
 from app.extensions import db
 from app.media import get_storage
 from app.models import CreditEntry, Job, Project
@@ -119,3 +118,31 @@ def test_square_projects_compile_square(app, project_with_scenes, work):
         path = get_storage().local_path(db.session.get(Asset, job.result["video"]).storage_key)
     info = probe(path)
     assert (info.video.width, info.video.height) == (1080, 1080)
+
+
+def test_a_helper_worker_renders_pieces_the_compile_then_uses(app, project_with_scenes, work):
+    """Idle workers help a compile: a piece one of them rendered is fetched, not rendered again."""
+    import tempfile
+    from pathlib import Path
+
+    from app import production
+    from app.handlers import render_shared_piece
+    from app.pipeline.video import plan_compile
+    client, pid, _ = project_with_scenes()
+    ready_project(client, pid, work)
+    client.submit(f"/projects/{pid}/video/compile", htmx=True)
+    with app.app_context():
+        job = db.session.scalar(db.select(Job).filter_by(kind="compile"))
+        project = db.session.get(Project, pid)
+        with tempfile.TemporaryDirectory() as work_dir:
+            plan = plan_compile(production.scene_inputs(project, Path(work_dir)),
+                                production.compile_settings(project))
+        keys = [p.key for p in plan.pieces]
+        assert render_shared_piece(job.id, keys[-1]) == "rendered"   # another machine's helper
+        assert render_shared_piece(job.id, keys[-1]) == "already done or in hand"
+    work()
+    done = latest_compile(app)
+    assert done.state == "done" and done.result["reused"] >= 1
+    assert done.result["rendered"] == len(keys) - done.result["reused"]
+    with app.app_context():
+        assert render_shared_piece(done.id, keys[0]) == "compile no longer running"

@@ -6,7 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from app.extensions import db
 from app.models import CreditEntry, Job
 from tests.fakes.stability import FakeStability

@@ -1,12 +1,13 @@
 """Video assembly: scenes (still, narration, transition, motion) in; MP4, captions, chapters, thumbnail out.
 
 Locally: ``compile_video(scenes, settings, out, cache_dir, on_progress, should_cancel)``.
-Fanned out over workers: ``plan_compile`` -> ``render_piece`` per missing piece (and
-``render_soundtrack``) -> ``assemble``. See compile.py.
+Shared between workers: pass a ``PieceExchange`` to ``compile_video``; helpers on other machines
+render single pieces with ``plan_compile`` + ``render_piece`` and publish them. See compile.py.
 """
 from .compile import (
                       CompilePlan,
                       CompileResult,
+                      PieceExchange,
                       assemble,
                       check_scenes,
                       compile_video,
@@ -26,7 +27,7 @@ from .presets import (
 from .timeline import CompileSettings, Scene, Transition
 
 __all__ = [
-    "CompilePlan", "CompileResult", "CompileSettings", "DEFAULT_PRESET", "EncoderSettings", "PIECE_SUFFIX",
+    "CompilePlan", "CompileResult", "PieceExchange", "CompileSettings", "DEFAULT_PRESET", "EncoderSettings", "PIECE_SUFFIX",
     "PRESETS", "PieceSpec", "Scene", "Transition", "VideoPreset", "assemble", "check_scenes", "compile_video",
     "plan_compile", "preset_for_aspect", "render_piece", "render_scene_preview", "render_soundtrack",
     "soundtrack_key",

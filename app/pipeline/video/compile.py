@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from PIL import Image
 
@@ -169,6 +169,36 @@ class _JobQueue:
             self._in_use -= job.memory_mb
             self._running -= 1
             self._cond.notify_all()
+
+
+class PieceExchange(Protocol):
+    """Shares pieces between machines rendering the same compile (see compile_video)."""
+
+    def fetch(self, key: str, path: Path) -> bool:
+        """Copy the piece to ``path`` if another machine has published it."""
+
+    def claim(self, key: str) -> bool:
+        """Become the one renderer of this piece; False while someone else renders it."""
+
+    def publish(self, key: str, path: Path) -> None:
+        """Make a piece rendered here available to the others (and drop the claim)."""
+
+
+def _shared_piece_job(spec: PieceSpec, path: Path, exchange: PieceExchange):
+    """Render a piece unless another machine has it or is rendering it (then wait for theirs)."""
+
+    def run(report, cancel) -> str:
+        while not exchange.fetch(spec.key, path):
+            if exchange.claim(spec.key):
+                render_piece(spec, path, report, cancel)
+                exchange.publish(spec.key, path)
+                return "rendered"
+            if cancel():
+                raise Cancelled("cancelled")
+            time.sleep(0.3)
+        report(1.0)
+        return "fetched"
+    return run
 
 
 def _assembly_effort(plan: CompilePlan) -> float:
@@ -412,17 +442,35 @@ def _sweep_partials(cache: Path, older_than_s: float = 3600) -> None:
 
 def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str | Path, cache_dir: str | Path,
                   on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None,
-                  workers: int = 2, memory_budget_mb: float = 290) -> CompileResult:
+                  workers: int = 2, memory_budget_mb: float = 290,
+                  exchange: PieceExchange | None = None) -> CompileResult:
     """Plan; render the missing pieces and soundtrack into cache_dir (up to ``workers`` at a time, within the
-    memory budget); assemble the final video."""
+    memory budget); assemble the final video.
+
+    With an ``exchange``, pieces other machines already published are fetched instead of rendered, a piece
+    another machine is rendering is waited for, and each piece rendered here is published as soon as it is
+    done — so several workers can render one compile's pieces side by side, and a crash loses only the
+    pieces in flight."""
     plan = plan_compile(scenes, settings)
     cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
     _sweep_partials(cache)
     paths = {p.key: cache / f"{p.key}{PIECE_SUFFIX}" for p in plan.pieces}
     audio = cache / f"soundtrack-{soundtrack_key(plan)}.m4a"
     todo = [p for p in plan.pieces if not paths[p.key].is_file()]
+    outcomes: dict[str, str] = {}
+
+    def piece_job(p: PieceSpec):
+        def render_here(report, cancel) -> str:
+            render_piece(p, paths[p.key], report, cancel)
+            return "rendered"
+        run = _shared_piece_job(p, paths[p.key], exchange) if exchange else render_here
+
+        def record(report, cancel):
+            outcomes[p.key] = run(report, cancel)
+        return record
     jobs = [_Job(p.key, f"Rendering scene {p.scene + 1} of {len(scenes)}", _render_memory_mb(p), _piece_effort(p),
-                 lambda report, cancel, p=p: render_piece(p, paths[p.key], report, cancel)) for p in todo]
+                 piece_job(p)) for p in todo]
     if not audio.is_file():
         # Second in line: it runs beside the first piece and is done long before the join needs it.
         stage = None if jobs else "Mixing audio"
@@ -458,15 +506,16 @@ def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str 
         thread.start()
     for thread in threads:
         thread.join()
-    if cancelled():
+    failures = [e for e in errors if not isinstance(e, Cancelled)]
+    if failures:
+        raise failures[0]  # the real error, not the "cancelled" it caused in the other threads
+    if cancelled() or errors:
         raise Cancelled("cancelled")
-    if errors:
-        raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
     result = assemble(plan, paths, out_path, lambda f, stage: progress.update("assemble", f, stage), cancelled,
                       soundtrack=audio)
     progress.finish("Done")
-    result.rendered_pieces = [p.key for p in todo]
-    result.reused_pieces = [p.key for p in plan.pieces if p not in todo]
+    result.rendered_pieces = [p.key for p in todo if outcomes.get(p.key) == "rendered"]
+    result.reused_pieces = [p.key for p in plan.pieces if p.key not in result.rendered_pieces]
     return result
 
 
