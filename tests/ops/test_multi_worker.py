@@ -138,4 +138,6 @@ def test_three_workers_run_every_job_once_within_the_plan_and_share_pieces(
     again = jobs(app, kind="compile", project_id=harbour)[-1]
     assert not renderer.ran(again.rq_id, "compile")
     assert first.result["rendered"] > 0
-    assert again.result["rendered"] == 0 and again.result["reused"] == first.result["rendered"]
+    # Helpers on idle workers may have rendered some of the first compile's pieces ("reused" by it).
+    pieces = first.result["rendered"] + first.result["reused"]
+    assert again.result["rendered"] == 0 and again.result["reused"] == pieces
