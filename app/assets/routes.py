@@ -30,10 +30,9 @@ MAX_AUDIO_SECONDS = 600
 
 
 
-def _latest_jobs(project: Project) -> dict[int, Job]:
-    """The newest job of each scene (images, voice, preview), for its status line."""
-    latest: dict[int, Job] = {}
-    active_jobs(project)  # repairs abandoned jobs first
+def _latest_jobs(project: Project) -> dict[int, dict[str, Job]]:
+    """The newest job of each kind (image, voice, preview) per scene, for its status lines."""
+    latest: dict[int, dict[str, Job]] = {}
     for job in db.session.scalars(db.select(Job).filter(
             Job.project_id == project.id, Job.segment_id.is_not(None),
             Job.kind.in_(("image", "voice", "preview"))).order_by(Job.id)):
@@ -52,6 +51,7 @@ def _versions(project: Project) -> dict[int, list[Asset]]:
 
 def _context(project: Project) -> dict:
     plan_tier = service.plan_tier()
+    running = active_jobs(project)  # repairs abandoned jobs before the status lines are read
     return {"project": project, "latest": _latest_jobs(project), "versions": _versions(project),
             "models": MODELS, "plan_tier": plan_tier, "cost": service.image_cost,
             "model_for": lambda s: service.model_for(project, s),
@@ -60,7 +60,7 @@ def _context(project: Project) -> dict:
             "balance": ledger.balance(project.workspace_id),
             "missing_cost": sum(service.image_cost(service.model_for(project, s))
                                 for s in project.segments if not s.image_asset_id),
-            "any_active": any(j.active for j in active_jobs(project))}
+            "any_active": bool(running)}
 
 
 def _voices():
