@@ -22,7 +22,7 @@ from .pipeline.llm import ChatConfig
 from .pipeline.suggestions import suggest
 from .pipeline.video import (
     PIECE_SUFFIX,
-    compile_video,
+    compile_planned,
     plan_compile,
     render_piece,
     render_scene_preview,
@@ -163,11 +163,12 @@ def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> 
         scenes = production.scene_inputs(project, workdir)
         settings = production.compile_settings(project, production.music_file(project, workdir))
         exchange = SharedPieces(storage, jobs.redis_connection(), prefix)
-        _ask_other_workers_to_help(job, plan_compile(scenes, settings), cache, exchange)
-        out = workdir / "video.mp4"
         try:
-            result = compile_video(scenes, settings, out, cache, on_progress=progress,
-                                   should_cancel=progress.cancelled, exchange=exchange)
+            plan = plan_compile(scenes, settings)
+            _ask_other_workers_to_help(job, plan, cache, exchange)
+            out = workdir / "video.mp4"
+            result = compile_planned(plan, out, cache, on_progress=progress, should_cancel=progress.cancelled,
+                                     exchange=exchange)
         except Cancelled as exc:
             raise JobCancelled() from exc
         except FFmpegError as exc:

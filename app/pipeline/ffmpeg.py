@@ -5,7 +5,7 @@ import os
 import subprocess
 import threading
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import BinaryIO, Callable, Sequence
 
 import imageio_ffmpeg
 
@@ -39,19 +39,26 @@ def run(
     on_time: ProgressCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
     timeout: float | None = None,
+    feed: Callable[[BinaryIO], None] | None = None,
 ) -> RunResult:
     """Run ``ffmpeg <args>``; report ``out_time`` from ``-progress pipe:1`` as it comes.
 
     ``should_cancel`` is polled with every progress line (about twice a second); when it
     returns True ffmpeg is terminated and ``Cancelled`` is raised.
+    ``feed`` writes the input named ``pipe:0`` from a thread; if it raises, ffmpeg is stopped
+    and its exception re-raised.
     """
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
            "-progress", "pipe:1", "-nostats", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if feed else None, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     stderr_chunks: list[str] = []
     # stderr is drained on a thread so a chatty ffmpeg can never block on a full pipe.
     drain = threading.Thread(target=lambda: stderr_chunks.append(proc.stderr.read()), daemon=True)
     drain.start()
+    feed_errors: list[BaseException] = []
+    if feed:
+        threading.Thread(target=_feed, args=(proc, feed, feed_errors), daemon=True).start()
     cancelled = False
     try:
         for line in proc.stdout:
@@ -73,9 +80,28 @@ def run(
         raise
     drain.join(timeout=5)
     stderr = "".join(stderr_chunks)
+    if feed_errors:
+        raise feed_errors[0]
     if cancelled:
         raise Cancelled("cancelled")
     if proc.returncode != 0:
         tail = "\n".join(stderr.strip().splitlines()[-5:])
         raise FFmpegError(f"ffmpeg failed (exit {proc.returncode}): {tail}", tail)
     return RunResult(stderr=stderr)
+
+
+def _feed(proc: subprocess.Popen, feed: Callable[[BinaryIO], None], errors: list[BaseException]) -> None:
+    """Write ffmpeg's stdin; on failure stop ffmpeg, so it can't finish a file from half its input."""
+    stdin = proc.stdin.buffer if hasattr(proc.stdin, "buffer") else proc.stdin
+    try:
+        feed(stdin)
+    except BrokenPipeError:
+        pass  # ffmpeg stopped reading: its exit status and stderr say why
+    except BaseException as exc:
+        errors.append(exc)
+        proc.kill()
+    finally:
+        try:
+            stdin.close()
+        except BrokenPipeError:
+            pass

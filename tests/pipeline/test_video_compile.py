@@ -241,6 +241,21 @@ def test_failure_leaves_no_partial_files(tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_a_piece_failing_while_the_join_runs_stops_everything_and_says_why(tmp_path):
+    scenes = [Scene(still(tmp_path / f"{n}.png", (60 * n, 90, 90)), 1.0, transition=Transition("crossfade", 0.3))
+              for n in range(4)]
+    last = Path(scenes[-1].image)
+
+    def spoil_the_last_image(fraction, stage):  # it vanishes after planning, before its pieces render
+        if stage.startswith("Rendering scene 1"):
+            last.write_bytes(b"gone")
+    with pytest.raises(OSError, match="cannot identify image"):  # the real error, not "cancelled"
+        compile_video(scenes, CompileSettings(preset=SMALL), tmp_path / "out" / "v.mp4", tmp_path / "cache",
+                      on_progress=spoil_the_last_image)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert all(not p.name.startswith(".") for p in (tmp_path / "cache").iterdir())
+
+
 def test_long_held_still_has_regular_keyframes_and_never_changes(tmp_path):
     scene = Scene(still(tmp_path / "a.png", (90, 140, 200)), 5.0)
     result = compile_video([scene], CompileSettings(preset=SMALL), tmp_path / "long.mp4", tmp_path / "cache")

@@ -1,8 +1,9 @@
 """Video assembly: scenes (still, narration, transition, motion) in; MP4, captions, chapters, thumbnail out.
 
 Locally: ``compile_video(scenes, settings, out, cache_dir, on_progress, should_cancel)``.
-Shared between workers: pass a ``PieceExchange`` to ``compile_video``; helpers on other machines
-render single pieces with ``plan_compile`` + ``render_piece`` and publish them. See compile.py.
+Shared between workers: ``plan_compile`` once, then ``compile_planned(plan, ..., exchange=...)`` with a
+``PieceExchange``; helpers on other machines render single pieces of the same plan with ``render_piece``
+and publish them. See compile.py.
 """
 from .compile import (
                       CompilePlan,
@@ -10,6 +11,7 @@ from .compile import (
                       PieceExchange,
                       assemble,
                       check_scenes,
+                      compile_planned,
                       compile_video,
                       plan_compile,
                       render_scene_preview,
@@ -28,7 +30,7 @@ from .timeline import CompileSettings, Scene, Transition
 
 __all__ = [
     "CompilePlan", "CompileResult", "PieceExchange", "CompileSettings", "DEFAULT_PRESET", "EncoderSettings", "PIECE_SUFFIX",
-    "PRESETS", "PieceSpec", "Scene", "Transition", "VideoPreset", "assemble", "check_scenes", "compile_video",
+    "PRESETS", "PieceSpec", "Scene", "Transition", "VideoPreset", "assemble", "check_scenes", "compile_planned", "compile_video",
     "plan_compile", "preset_for_aspect", "render_piece", "render_scene_preview", "render_soundtrack",
     "soundtrack_key",
 ]

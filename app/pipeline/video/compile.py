@@ -2,7 +2,7 @@
 
 The task layer may fan out: ``plan = plan_compile(...)``, then ``render_piece(spec, path)`` for each
 piece not yet in the shared cache (on any worker), then ``assemble(plan, paths, out)``.
-``compile_video`` does all of it locally with a directory cache.
+``compile_planned(plan, ...)`` does all of it locally with a directory cache; ``compile_video`` plans first.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import BinaryIO, Callable, Protocol
 
 from PIL import Image
 
@@ -49,6 +49,7 @@ ProgressCallback = Callable[[float, str], None]  # (fraction 0..1, stage text)
 CancelCheck = Callable[[], bool]
 AUDIO_BITRATE = "192k"
 SOUNDTRACK_CODE_VERSION = 1  # bump when the audio processing changes
+THUMBNAIL_CODE_VERSION = 1  # bump when the thumbnail's cropping or encoding changes
 
 
 @dataclass(frozen=True)
@@ -298,30 +299,30 @@ def check_scenes(scenes: list[Scene]) -> list[str]:
     return problems
 
 
-def _join_video(plan: CompilePlan, piece_paths: dict[str, Path], dest: Path,
-                should_cancel: CancelCheck | None) -> None:
-    """Concatenate the pieces' frames into one H.264 stream: no decoding, no probing, flat memory."""
+def _join_video(plan: CompilePlan, piece_paths: dict[str, Path], out: BinaryIO,
+                should_cancel: CancelCheck | None, wait_for: Callable[[str], None]) -> None:
+    """Concatenate the pieces' frames into one H.264 stream: no decoding, no probing, flat memory.
+    Each piece is waited for only when the join reaches it, so joining overlaps rendering."""
     size = {p.key: p.frames for p in plan.pieces}
     loaded_key, data, offsets, repeat = None, b"", [], None
-    with open(dest, "wb") as out:
-        for entry in plan.joins:
-            if should_cancel and should_cancel():
-                raise Cancelled("cancelled")
-            if entry.key != loaded_key:  # a held still repeats the same piece: read it once
-                data = Path(piece_paths[entry.key]).read_bytes()
-                offsets, loaded_key, repeat = frame_offsets(data), entry.key, None
-                if not 0 < len(offsets) <= size[entry.key]:
-                    raise ValueError(f"piece {entry.key} has {len(offsets)} frames, expected {size[entry.key]}")
-            # No B-frames: any prefix of a piece decodes on its own.
-            end = offsets[entry.frames] if entry.frames < len(offsets) else len(data)
-            out.write(memoryview(data)[:end])
-            if entry.frames > len(offsets):  # a held still: repeat its last frame, which copies the one before
-                repeat = repeat or (repeatable_frame(data[:offsets[1]], data[offsets[-1]:]) if len(offsets) > 1
-                                    else None)
-                if repeat is None:
-                    raise ValueError(f"piece {entry.key} is short of frames and its last frame can't be repeated")
-                for frame_num in range(len(offsets), entry.frames):
-                    out.write(repeat.access_unit(frame_num))
+    for entry in plan.joins:
+        if should_cancel and should_cancel():
+            raise Cancelled("cancelled")
+        if entry.key != loaded_key:  # a held still repeats the same piece: read it once
+            wait_for(entry.key)
+            data = Path(piece_paths[entry.key]).read_bytes()
+            offsets, loaded_key, repeat = frame_offsets(data), entry.key, None
+            if not 0 < len(offsets) <= size[entry.key]:
+                raise ValueError(f"piece {entry.key} has {len(offsets)} frames, expected {size[entry.key]}")
+        # No B-frames: any prefix of a piece decodes on its own.
+        end = offsets[entry.frames] if entry.frames < len(offsets) else len(data)
+        out.write(memoryview(data)[:end])
+        if entry.frames > len(offsets):  # a held still: repeat its last frame, which copies the one before
+            repeat = repeat or (repeatable_frame(data[:offsets[1]], data[offsets[-1]:]) if len(offsets) > 1
+                                else None)
+            if repeat is None:
+                raise ValueError(f"piece {entry.key} is short of frames and its last frame can't be repeated")
+            out.write(b"".join(repeat.access_unit(n) for n in range(len(offsets), entry.frames)))
 
 
 def soundtrack_key(plan: CompilePlan) -> str:
@@ -363,14 +364,22 @@ def render_soundtrack(plan: CompilePlan, out_path: str | Path, on_progress: Call
     return out
 
 
+def thumbnail_key(plan: CompilePlan) -> str:
+    """Cache key of the thumbnail: the first image's bytes and the frame's orientation."""
+    return f"{THUMBNAIL_CODE_VERSION}-{file_sha256(plan.scenes[0].image)[:32]}-{int(plan.settings.preset.vertical)}"
+
+
 def assemble(plan: CompilePlan, piece_paths: dict[str, str | Path], out_path: str | Path,
              on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None,
-             soundtrack: str | Path | None = None) -> CompileResult:
-    """Join the rendered pieces without re-encoding video, add the soundtrack (rendered here unless given),
-    and write the MP4 (+faststart) with its SRT, VTT, chapters and thumbnail; files appear only when all are done."""
-    missing = [p.key for p in plan.pieces if p.key not in piece_paths or not Path(piece_paths[p.key]).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{len(missing)} piece(s) not rendered yet, e.g. {missing[0]}")
+             soundtrack: str | Path | None = None, thumbnail: str | Path | None = None,
+             wait_for: Callable[[str], None] | None = None) -> CompileResult:
+    """Join the rendered pieces without re-encoding video, add the soundtrack and thumbnail (made here unless
+    given), and write the MP4 (+faststart) with its SRT, VTT, chapters and thumbnail; files appear only when
+    all are done. With ``wait_for(key)``, pieces may still be rendering: each is waited for when needed."""
+    if wait_for is None:
+        missing = [p.key for p in plan.pieces if p.key not in piece_paths or not Path(piece_paths[p.key]).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{len(missing)} piece(s) not rendered yet, e.g. {missing[0]}")
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f".{out.name}.work-*"):  # left by a killed worker
@@ -379,32 +388,33 @@ def assemble(plan: CompilePlan, piece_paths: dict[str, str | Path], out_path: st
     work.mkdir()
     fps, duration = plan.settings.preset.fps, plan.duration
     progress = Progress(on_progress, {"audio": 0 if soundtrack else 3, "mux": 2})
+    paths = {k: Path(v) for k, v in piece_paths.items()}
     try:
         if soundtrack is None:
             progress.update("audio", 0, "Mixing audio")
             soundtrack = render_soundtrack(plan, work / "soundtrack.m4a",
                                            lambda f: progress.update("audio", f, "Mixing audio"), should_cancel)
         progress.update("audio", 1, "Joining scenes")
-        joined = work / "video.h264"
-        _join_video(plan, {k: Path(v) for k, v in piece_paths.items()}, joined, should_cancel)
         video_tmp = work / "video.mp4"
         ffmpeg.run([
-            "-f", "h264", "-framerate", str(fps), "-i", str(joined), "-i", str(soundtrack),
+            "-f", "h264", "-framerate", str(fps), "-i", "pipe:0", "-i", str(soundtrack),
             "-map", "0:v", "-map", "1:a", "-c", "copy",
             # Frame n is stamped n/fps exactly (constant frame rate); the delimiters have done their job.
             "-bsf:v", f"filter_units=remove_types=9,setts=ts=N:duration=1:time_base=1/{fps}:prescale=1",
             "-video_track_timescale", str(track_timescale(fps)), "-movflags", "+faststart", "-f", "mp4",
             str(video_tmp)],
-            on_time=lambda t: progress.update("mux", t / duration, "Joining scenes"), should_cancel=should_cancel)
+            on_time=lambda t: progress.update("mux", t / duration, "Joining scenes"), should_cancel=should_cancel,
+            feed=lambda stdin: _join_video(plan, paths, stdin, should_cancel, wait_for or (lambda key: None)))
         progress.update("mux", 1, "Finalising")
-        result = _publish(plan, out, work, video_tmp)
+        result = _publish(plan, out, work, video_tmp, thumbnail)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     progress.finish("Done")
     return result
 
 
-def _publish(plan: CompilePlan, out: Path, work: Path, video_tmp: Path) -> CompileResult:
+def _publish(plan: CompilePlan, out: Path, work: Path, video_tmp: Path,
+             thumbnail: str | Path | None) -> CompileResult:
     """Write the sidecars beside the finished video, then move everything into place."""
     fps = plan.settings.preset.fps
     srt, vtt = out.with_suffix(".srt"), out.with_suffix(".vtt")
@@ -412,7 +422,8 @@ def _publish(plan: CompilePlan, out: Path, work: Path, video_tmp: Path) -> Compi
     staged = {
         srt: to_srt(plan.cues, fps).encode(),
         vtt: to_vtt(plan.cues, fps).encode(),
-        thumb: thumbnail_jpeg(plan.scenes[0].image, plan.settings.preset.vertical),
+        thumb: Path(thumbnail).read_bytes() if thumbnail else thumbnail_jpeg(plan.scenes[0].image,
+                                                                              plan.settings.preset.vertical),
     }
     if plan.chapters.text:
         staged[chapters] = plan.chapters.text.encode()
@@ -442,22 +453,39 @@ def _sweep_partials(cache: Path, older_than_s: float = 3600) -> None:
 
 def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str | Path, cache_dir: str | Path,
                   on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None,
-                  workers: int = 2, memory_budget_mb: float = 290,
-                  exchange: PieceExchange | None = None) -> CompileResult:
-    """Plan; render the missing pieces and soundtrack into cache_dir (up to ``workers`` at a time, within the
-    memory budget); assemble the final video.
+                  **options) -> CompileResult:
+    """Plan, then compile_planned (which takes the same options)."""
+    return compile_planned(plan_compile(scenes, settings), out_path, cache_dir, on_progress, should_cancel,
+                           **options)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}"
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def compile_planned(plan: CompilePlan, out_path: str | Path, cache_dir: str | Path,
+                    on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None,
+                    workers: int = 2, memory_budget_mb: float = 290,
+                    exchange: PieceExchange | None = None) -> CompileResult:
+    """Render the plan's missing pieces, soundtrack and thumbnail into cache_dir (up to ``workers`` at a
+    time, within the memory budget) while joining them, in order, into the final video.
 
     With an ``exchange``, pieces other machines already published are fetched instead of rendered, a piece
     another machine is rendering is waited for, and each piece rendered here is published as soon as it is
     done — so several workers can render one compile's pieces side by side, and a crash loses only the
     pieces in flight."""
-    plan = plan_compile(scenes, settings)
+    scenes = plan.scenes
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     _sweep_partials(cache)
     paths = {p.key: cache / f"{p.key}{PIECE_SUFFIX}" for p in plan.pieces}
     audio = cache / f"soundtrack-{soundtrack_key(plan)}.m4a"
-    todo = [p for p in plan.pieces if not paths[p.key].is_file()]
+    thumb = cache / f"thumbnail-{thumbnail_key(plan)}.jpg"
+    # Scene by scene (so the stage text moves forward), the longest piece of a scene first: the
+    # last pieces to start are then short ones, and both workers finish at about the same time.
+    todo = sorted((p for p in plan.pieces if not paths[p.key].is_file()), key=lambda p: (p.scene, -_piece_effort(p)))
     outcomes: dict[str, str] = {}
 
     def piece_job(p: PieceSpec):
@@ -472,7 +500,7 @@ def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str 
     jobs = [_Job(p.key, f"Rendering scene {p.scene + 1} of {len(scenes)}", _render_memory_mb(p), _piece_effort(p),
                  piece_job(p)) for p in todo]
     if not audio.is_file():
-        # Second in line: it runs beside the first piece and is done long before the join needs it.
+        # Second in line: it runs beside the first piece, and the join can't start without it.
         stage = None if jobs else "Mixing audio"
         jobs.insert(min(1, len(jobs)), _Job("soundtrack", stage, 60, 5 + plan.duration * 0.3,
                                             lambda report, cancel: render_soundtrack(plan, audio, report, cancel)))
@@ -480,11 +508,18 @@ def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str 
     weights["assemble"] = _assembly_effort(plan)
     progress = Progress(on_progress, weights)
     stop = threading.Event()
+    finished = {job.key: threading.Event() for job in jobs}
 
     def cancelled() -> bool:
         if not stop.is_set() and should_cancel and should_cancel():
             stop.set()
         return stop.is_set()
+
+    def wait_for(key: str) -> None:
+        """Block until a job of this compile is done (no-op for pieces that were cached)."""
+        while key in finished and not finished[key].wait(0.2):
+            if cancelled():
+                raise Cancelled("cancelled")
 
     queue = _JobQueue(jobs, memory_budget_mb)
     errors: list[BaseException] = []
@@ -494,25 +529,38 @@ def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str 
             progress.update(job.key, 0, job.stage)
             try:
                 job.run(lambda f, job=job: progress.update(job.key, f, job.stage), cancelled)
+                finished[job.key].set()
             except BaseException as exc:
                 errors.append(exc)
-                stop.set()  # one failure stops the other jobs too
+                stop.set()  # one failure stops the other jobs and the join too
             finally:
                 queue.release(job)
+
+    def assembly_progress(fraction: float, stage: str) -> None:
+        # While pieces still render, the join follows them: keep their stage text.
+        progress.update("assemble", fraction, stage if all(e.is_set() for e in finished.values()) else None)
 
     progress.update("assemble", 0, "Rendering scenes" if todo else "Joining scenes")
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(workers, len(jobs))))]
     for thread in threads:
         thread.start()
+    result, assembly_error = None, None
+    try:
+        if not thumb.is_file():
+            _atomic_write(thumb, thumbnail_jpeg(scenes[0].image, plan.settings.preset.vertical))
+        wait_for("soundtrack")
+        result = assemble(plan, paths, out_path, assembly_progress, cancelled, soundtrack=audio, thumbnail=thumb,
+                          wait_for=wait_for)
+    except BaseException as exc:
+        assembly_error = exc
+        stop.set()
     for thread in threads:
         thread.join()
     failures = [e for e in errors if not isinstance(e, Cancelled)]
     if failures:
-        raise failures[0]  # the real error, not the "cancelled" it caused in the other threads
-    if cancelled() or errors:
-        raise Cancelled("cancelled")
-    result = assemble(plan, paths, out_path, lambda f, stage: progress.update("assemble", f, stage), cancelled,
-                      soundtrack=audio)
+        raise failures[0]  # the real error, not the "cancelled" it caused elsewhere
+    if assembly_error is not None:
+        raise assembly_error
     progress.finish("Done")
     result.rendered_pieces = [p.key for p in todo if outcomes.get(p.key) == "rendered"]
     result.reused_pieces = [p.key for p in plan.pieces if p.key not in result.rendered_pieces]
