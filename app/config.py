@@ -125,6 +125,8 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         "JOB_HEARTBEAT_SECONDS": float(os.environ.get("JOB_HEARTBEAT_SECONDS", "10")),
         "JOB_ABANDONED_SECONDS": float(os.environ.get("JOB_ABANDONED_SECONDS", "45")),
         "JOB_RETRY_SCALE": float(os.environ.get("JOB_RETRY_SCALE", "1")),
+        # Each worker machine's cache of rendered scene pieces: least recently used files go beyond this.
+        "PIECE_CACHE_MB": int(os.environ.get("PIECE_CACHE_MB", "2048")),
     }
     if overrides:
         config.update(overrides)

@@ -5,6 +5,7 @@ stored under a key derived from the job id, so a retried job overwrites rather t
 """
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from .pipeline.video import (
 )
 from .pipeline.voice import voice_provider
 from .tasks import JobCancelled, JobFailed, Progress
+
+log = logging.getLogger(__name__)
 
 
 def store_asset(job: Job, project: Project, segment: Segment | None, kind: str, key: str,
@@ -140,6 +143,8 @@ def handle_preview(job: Job, project: Project, segment: Segment, progress: Progr
                                  should_cancel=progress.cancelled)
         except Cancelled as exc:
             raise JobCancelled() from exc
+        finally:
+            production.prune_piece_cache()
         key = f"{project_prefix(project.workspace_id, project.id)}previews/job-{job.id}.mp4"
         asset = store_asset(job, project, segment, "preview", key, out.read_bytes(), "video/mp4",
                             meta={"duration": scene.duration})
@@ -169,12 +174,14 @@ def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> 
             out = workdir / "video.mp4"
             result = compile_planned(plan, out, cache, on_progress=progress, should_cancel=progress.cancelled,
                                      exchange=exchange)
+            _keep_only_latest_shared_pieces(exchange, plan)
         except Cancelled as exc:
             raise JobCancelled() from exc
         except FFmpegError as exc:
             raise JobFailed(f"The video could not be rendered: {exc.stderr_tail or exc}") from exc
         finally:
             exchange.close()
+            production.prune_piece_cache()
         progress(0.995, "Saving the video")
         files = {"video": (result.video, "video/mp4"), "srt": (result.srt, "application/x-subrip"),
                  "vtt": (result.vtt, "text/vtt"), "thumbnail": (result.thumbnail, "image/jpeg")}
@@ -195,6 +202,15 @@ def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> 
     db.session.commit()
     return (f"Video ready: {result.duration:.1f} s, {len(result.rendered_pieces)} piece(s) "
             f"rendered, {len(result.reused_pieces)} reused.")
+
+
+def _keep_only_latest_shared_pieces(exchange: SharedPieces, plan) -> None:
+    """The shared store keeps the latest compile's pieces; older ones live on only in the machines'
+    caches, while those have room. Housekeeping: a storage hiccup here must not fail the compile."""
+    try:
+        exchange.keep_only({p.key for p in plan.pieces})
+    except Exception:  # noqa: BLE001 - logged; the next compile tries again
+        log.warning("could not remove a project's outdated shared pieces", exc_info=True)
 
 
 def _ask_other_workers_to_help(job: Job, plan, cache: Path, exchange: SharedPieces) -> None:

@@ -54,6 +54,14 @@ class SharedPieces:
             self.held.discard(key)
         self.redis.delete(self._claim_key(key))
 
+    def keep_only(self, keys: set[str]) -> int:
+        """Delete the project's stored pieces not in keys (those of its latest compile); return how many."""
+        folder = f"{self.prefix}pieces/"
+        stale = [k for k in self.storage.list_keys(folder) if k[len(folder):].removesuffix(PIECE_SUFFIX) not in keys]
+        for key in stale:
+            self.storage.delete(key)
+        return len(stale)
+
     def close(self) -> None:
         """Stop refreshing; claims of pieces not published lapse by themselves."""
         self.stop.set()

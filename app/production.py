@@ -1,6 +1,7 @@
 """From database rows to the video pipeline's plain inputs: scenes with local media files."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from flask import current_app
@@ -10,6 +11,9 @@ from .extensions import db
 from .media import get_storage
 from .models import Asset, Project, Segment
 from .pipeline.video import PRESETS, CompileSettings, Scene, Transition
+from .pipeline.video.cache import prune
+
+log = logging.getLogger(__name__)
 
 MIN_TRANSITION_SECONDS, MAX_TRANSITION_SECONDS = 0.0, 3.0
 
@@ -83,3 +87,13 @@ def piece_cache_dir() -> Path:
     path = Path(current_app.instance_path) / "cache" / "pieces"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def prune_piece_cache() -> None:
+    """Keep this machine's piece cache under PIECE_CACHE_MB, least recently used first; a file used
+    within a compile's time limit stays (a compile that planned with it may still read it)."""
+    from .jobs import KINDS
+    pruned = prune(piece_cache_dir(), current_app.config["PIECE_CACHE_MB"] * 2**20, KINDS["compile"].timeout)
+    if pruned.removed_files:
+        log.info("piece cache: removed %d file(s), %.0f MB; %.0f MB kept", pruned.removed_files,
+                 pruned.removed_bytes / 2**20, pruned.kept_bytes / 2**20)

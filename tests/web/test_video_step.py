@@ -2,7 +2,7 @@
 import re
 
 from app.extensions import db
-from app.media import get_storage
+from app.media import get_storage, project_prefix
 from app.models import CreditEntry, Job, Project
 from app.pipeline.probe import probe
 
@@ -86,6 +86,10 @@ def test_recompile_after_editing_one_scene_reuses_the_rest(app, project_with_sce
     second = latest_compile(app)
     assert second.state == "done" and second.id != first.id
     assert second.result["reused"] >= 1 and second.result["rendered"] < first.result["rendered"]
+    with app.app_context():  # the shared store keeps the latest compile's pieces, not the replaced ones
+        project = db.session.get(Project, pid)
+        shared = list(get_storage().list_keys(f"{project_prefix(project.workspace_id, pid)}pieces/"))
+    assert len(shared) == second.result["rendered"] + second.result["reused"]
     page = client.get(f"/projects/{pid}/video").get_data(as_text=True)
     assert "Previous compiles" in page
     client.submit(f"/projects/{pid}/video/compiles/{first.id}/delete", htmx=True)

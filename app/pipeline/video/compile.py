@@ -21,6 +21,7 @@ from PIL import Image
 from .. import ffmpeg
 from ..ffmpeg import Cancelled
 from .audio import audio_duration, build_soundtrack, write_narration
+from .cache import in_cache, sweep_partials
 from .captions import Cue, ass_for_range, build_cues, caption_changes, to_srt, to_vtt
 from .chapters import Chapters, build_chapters
 from .h264 import repeatable_frame
@@ -438,19 +439,6 @@ def _publish(plan: CompilePlan, out: Path, work: Path, video_tmp: Path,
                          plan.duration, plan.timeline.total_frames)
 
 
-def _sweep_partials(cache: Path, older_than_s: float = 3600) -> None:
-    """Remove half-written files a killed worker left in the cache (old enough not to be another compile's)."""
-    if not cache.is_dir():
-        return
-    cutoff = time.time() - older_than_s
-    for leftover in cache.glob(".*"):
-        try:
-            if leftover.stat().st_mtime < cutoff:
-                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
-        except FileNotFoundError:
-            pass  # another compile cleaned it first
-
-
 def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str | Path, cache_dir: str | Path,
                   on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None,
                   **options) -> CompileResult:
@@ -479,13 +467,13 @@ def compile_planned(plan: CompilePlan, out_path: str | Path, cache_dir: str | Pa
     scenes = plan.scenes
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    _sweep_partials(cache)
+    sweep_partials(cache)
     paths = {p.key: cache / f"{p.key}{PIECE_SUFFIX}" for p in plan.pieces}
     audio = cache / f"soundtrack-{soundtrack_key(plan)}.m4a"
     thumb = cache / f"thumbnail-{thumbnail_key(plan)}.jpg"
     # Scene by scene (so the stage text moves forward), the longest piece of a scene first: the
     # last pieces to start are then short ones, and both workers finish at about the same time.
-    todo = sorted((p for p in plan.pieces if not paths[p.key].is_file()), key=lambda p: (p.scene, -_piece_effort(p)))
+    todo = sorted((p for p in plan.pieces if not in_cache(paths[p.key])), key=lambda p: (p.scene, -_piece_effort(p)))
     outcomes: dict[str, str] = {}
 
     def piece_job(p: PieceSpec):
@@ -499,7 +487,7 @@ def compile_planned(plan: CompilePlan, out_path: str | Path, cache_dir: str | Pa
         return record
     jobs = [_Job(p.key, f"Rendering scene {p.scene + 1} of {len(scenes)}", _render_memory_mb(p), _piece_effort(p),
                  piece_job(p)) for p in todo]
-    if not audio.is_file():
+    if not in_cache(audio):
         # Second in line: it runs beside the first piece, and the join can't start without it.
         stage = None if jobs else "Mixing audio"
         jobs.insert(min(1, len(jobs)), _Job("soundtrack", stage, 60, 5 + plan.duration * 0.3,
@@ -546,7 +534,7 @@ def compile_planned(plan: CompilePlan, out_path: str | Path, cache_dir: str | Pa
         thread.start()
     result, assembly_error = None, None
     try:
-        if not thumb.is_file():
+        if not in_cache(thumb):
             _atomic_write(thumb, thumbnail_jpeg(scenes[0].image, plan.settings.preset.vertical))
         wait_for("soundtrack")
         result = assemble(plan, paths, out_path, assembly_progress, cancelled, soundtrack=audio, thumbnail=thumb,

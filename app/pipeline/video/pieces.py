@@ -13,6 +13,7 @@ from typing import Callable
 from PIL import Image
 
 from .. import ffmpeg
+from .cache import in_cache
 from .ffargs import filter_arg
 from .presets import EncoderSettings, VideoPreset
 
@@ -113,7 +114,7 @@ def prepared_still(source: SourceFrames, preset: VideoPreset, stills_dir: Path,
     with _preparing_guard:
         lock = _preparing.setdefault(str(path), threading.Lock())
     with lock:
-        if not path.is_file():
+        if not in_cache(path):
             stills_dir.mkdir(parents=True, exist_ok=True)
             tmp = stills_dir / f".{path.name}.{uuid.uuid4().hex[:8]}.part"
             try:
