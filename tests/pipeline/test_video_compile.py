@@ -339,6 +339,36 @@ def test_burned_captions_show_while_spoken(tmp_path):
     assert np.abs(decoded[55] - decoded[59]).max() <= 2
 
 
+def caption_ink(tmp_path: Path, text: str) -> np.ndarray:
+    """How many bright caption pixels each column of a 640x360 frame holds, the caption burned in."""
+    image = tmp_path / "dark.png"
+    if not image.exists():
+        still(image, (30, 30, 30), size=(640, 360))
+    result = compile_video([Scene(image, 0.5, text=text)],
+                           CompileSettings(preset=VideoPreset("t", 640, 360, 30), burn_captions=True),
+                           tmp_path / f"{len(list(tmp_path.glob('*.mp4')))}.mp4", tmp_path / "cache")
+    return (frames(result.video)[5][200:].mean(axis=2) > 200).sum(axis=0)
+
+
+def extent(ink: np.ndarray) -> tuple[int, int]:
+    columns = np.flatnonzero(ink)
+    return columns.min(), columns.max()
+
+
+def test_burned_arabic_letters_join(tmp_path):
+    joined = extent(caption_ink(tmp_path, "ببببب"))
+    apart = extent(caption_ink(tmp_path, "\u200c".join("ببببب")))  # zero-width non-joiners: isolated forms
+    assert joined[1] - joined[0] < 0.7 * (apart[1] - apart[0])
+
+
+@pytest.mark.parametrize("first_word, reads_right_to_left", [("שלום", True), ("مرحبا", True), ("hello", False)])
+def test_burned_captions_take_their_direction_from_their_first_letters(tmp_path, first_word, reads_right_to_left):
+    ink = caption_ink(tmp_path, f"{first_word} XXXXXXXXXX")
+    left, right = extent(ink)
+    xs_centre = (ink * np.arange(len(ink))).sum() / ink.sum()  # the ten wide Xs outweigh the word
+    assert (xs_centre < (left + right) / 2) == reads_right_to_left
+
+
 def test_full_hd_output(tmp_path):
     scenes = [Scene(still(tmp_path / f"{n}.png", (60 * n, 100, 150), size=(1920, 1080)), 0.6,
                     transition=Transition("crossfade", 0.2)) for n in range(2)]

@@ -133,6 +133,8 @@ def ass_header(preset: VideoPreset) -> str:
     margin_v = round(h * (0.2 if preset.vertical else 0.08))  # Shorts overlay their UI at the bottom
     margin_h = round(w * 0.1)
     pad = max(2, round(size * 0.18))
+    # Encoding -1 (a libass extension) takes each caption's direction from its first strong letter,
+    # so Arabic or Hebrew with a Latin word inside still reads right to left.
     return (
         "[Script Info]\nScriptType: v4.00+\n"
         f"PlayResX: {w}\nPlayResY: {h}\nWrapStyle: 2\nScaledBorderAndShadow: yes\nYCbCr Matrix: TV.709\n\n"
@@ -140,7 +142,7 @@ def ass_header(preset: VideoPreset) -> str:
         "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, "
         "Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
         f"Style: Caption,DejaVu Sans,{size},&H00FFFFFF,&H00FFFFFF,&H50000000,&H00000000,-1,0,0,0,100,100,0,0,"
-        f"3,{pad},0,2,{margin_h},{margin_h},{margin_v},1\n\n"
+        f"3,{pad},0,2,{margin_h},{margin_h},{margin_v},-1\n\n"
         "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
     )
 
