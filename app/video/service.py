@@ -5,9 +5,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from .. import project_settings
 from ..extensions import db
 from ..media import get_storage
 from ..models import Asset, Job, Project
+from ..pipeline.video.captions import undrawable
 
 OUTPUT_KINDS = ("video", "srt", "vtt", "chapters", "thumbnail")
 
@@ -17,11 +19,12 @@ class Problem:
     message: str
     segment_id: int | None = None
     blocking: bool = False
+    fixed_in: str = "assets"  # where the "Fix it" link leads: the scene's card in step 3, or "captions"
 
 
 def preflight(project: Project) -> list[Problem]:
     """What to fix (or know) before compiling, from the database alone."""
-    problems = []
+    problems, burned = [], project_settings.get(project, "burn_captions")
     if not project.segments:
         return [Problem("The project has no scenes yet: cut the script first.", blocking=True)]
     for n, s in enumerate(project.segments, start=1):
@@ -33,6 +36,11 @@ def preflight(project: Project) -> list[Problem]:
             problems.append(Problem(
                 f"Scene {n}'s voiceover ({s.audio.meta['duration']:.1f} s) is longer than the "
                 f"scene ({s.seconds:.1f} s) and would be cut off: fit the scene to its audio.", s.id))
+        if burned and (missing := undrawable(s.text)):
+            problems.append(Problem(
+                f"Scene {n} has characters the burned-in caption font can't draw ({missing[:12]}); they "
+                "would show as empty boxes. Switch burned-in captions off (the SRT and VTT files show them "
+                "fine) or reword the scene.", s.id, fixed_in="captions"))
     return problems
 
 

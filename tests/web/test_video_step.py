@@ -1,4 +1,5 @@
 """Step 4 on a real worker: pre-flight list, compile with progress, outputs, re-compile, cancel."""
+import html
 import re
 
 from app.extensions import db
@@ -34,6 +35,17 @@ def test_preflight_lists_what_is_missing_with_links(app, project_with_scenes):
     assert "no voiceover; it will be silent" in page
     response = client.submit(f"/projects/{pid}/video/compile", htmx=True)
     assert response.status_code == 422 and "Fix these first" in response.get_data(as_text=True)
+
+
+def test_preflight_warns_when_burned_captions_cant_draw_the_script(app, project_with_scenes):
+    client, pid, ids = project_with_scenes("港の朝。船が海へ出る。\n\nThe market opens at noon.")
+    page = client.get(f"/projects/{pid}/video").get_data(as_text=True)
+    assert "caption font" not in page, "captions aren't burned in by default: nothing to warn about"
+    client.submit(f"/projects/{pid}/video/settings", {"transition": "crossfade", "burn_captions": "on"}, htmx=True)
+    page = html.unescape(client.get(f"/projects/{pid}/video").get_data(as_text=True))
+    assert "Scene 1 has characters the burned-in caption font can't draw (港の朝。船が海へ出る" in page
+    assert 'href="#burn-captions"' in page and 'id="burn-captions"' in page
+    assert "Scene 2 has characters" not in page
 
 
 def test_compile_plays_downloads_and_costs_nothing(app, project_with_scenes, work):

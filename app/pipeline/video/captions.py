@@ -1,8 +1,13 @@
 """Caption cues from word timings (or evenly spread text), written as SRT, WebVTT and ASS for burn-in."""
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import ImageFont
 
 from .presets import VideoPreset
 from .timeline import Scene, Timeline, WordTiming
@@ -12,6 +17,8 @@ MIN_CUE_SECONDS = 0.8
 LINGER_SECONDS = 0.3  # keep a cue up a little after its last word for reading
 PAUSE_BREAK_SECONDS = 0.8
 _SENTENCE_END = re.compile(r"[.!?…。؟！？]['\"”’)»]*$")
+FONTS_DIR = Path(__file__).resolve().parents[2] / "static" / "fonts"
+CAPTION_FONT = FONTS_DIR / "DejaVuSans-Bold.ttf"  # "DejaVu Sans" bold, as the ASS style asks
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,24 @@ def _ass_clock(seconds: float) -> str:
 def _ass_text(line: str) -> str:
     # Braces open override blocks and a backslash starts a tag in ASS; neutralise both.
     return line.replace("\\", "\\\u2060").replace("{", "(").replace("}", ")")
+
+
+@functools.cache
+def _caption_font() -> tuple[ImageFont.FreeTypeFont, tuple]:
+    font = ImageFont.truetype(str(CAPTION_FONT), 24, layout_engine=ImageFont.Layout.BASIC)
+    return font, _glyph(font, "\uffff")  # a noncharacter: every font draws its "missing" box for it
+
+
+def _glyph(font: ImageFont.FreeTypeFont, char: str) -> tuple:
+    mask = font.getmask(char)
+    return mask.size, bytes(mask)
+
+
+def undrawable(text: str) -> str:
+    """The characters of text (each once, in order) that the burned-in caption font has no letter for."""
+    font, missing_box = _caption_font()
+    found = dict.fromkeys(c for c in text if unicodedata.category(c)[0] not in "CZ" and _glyph(font, c) == missing_box)
+    return "".join(found)
 
 
 def ass_header(preset: VideoPreset) -> str:

@@ -14,12 +14,12 @@ from PIL import Image
 
 from .. import ffmpeg
 from .cache import in_cache
+from .captions import FONTS_DIR
 from .ffargs import filter_arg
 from .presets import EncoderSettings, VideoPreset
 
 # Bump when a change here alters the pixels or bitstream of pieces, so caches don't serve stale ones.
 PIECE_CODE_VERSION = 5
-FONTS_DIR = Path(__file__).resolve().parents[2] / "static" / "fonts"
 
 XFADE = {"crossfade": "fade", "fadeblack": "fadeblack", "slide": "slideleft", "wipe": "wipeleft"}
 # (zoom gained over the scene, share of the spare margin the window drifts across)
