@@ -5,6 +5,7 @@ stored under a key derived from the job id, so a retried job overwrites rather t
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 from pathlib import Path
@@ -20,6 +21,7 @@ from .piece_exchange import SharedPieces
 from .pipeline.ffmpeg import Cancelled, FFmpegError
 from .pipeline.images import ImageRequest, ProviderError, build_prompt, image_provider
 from .pipeline.llm import ChatConfig
+from .pipeline.segmentation import segment as segment_script
 from .pipeline.suggestions import suggest
 from .pipeline.video import (
     PIECE_SUFFIX,
@@ -284,7 +286,37 @@ def handle_suggest(job: Job, project: Project, segment: Segment, progress: Progr
     return f"Suggested ({result.source}). {result.note}".strip()
 
 
+def script_fingerprint(script: str) -> str:
+    """Identifies the script a segmentation job was asked to cut."""
+    return hashlib.sha256(script.encode()).hexdigest()[:16]
+
+
+def handle_segment(job: Job, project: Project, _segment, progress: Progress) -> str:
+    """Cut the script with the language model's topics (offline if it fails); undoable like any cut."""
+    from .script import editing
+    if script_fingerprint(project.script) != job.params["script"]:
+        raise JobFailed("The script changed while it was being cut; cut it again.")
+    config = llm_config()
+    if config is None:
+        raise JobFailed("No language model is configured any more; cut the script offline.")
+    progress(0.1, "Asking the language model for topics…")
+    cut = segment_script(project.script, llm=config, wpm=job.params["wpm"], min_seconds=job.params["min_seconds"],
+                         max_seconds=job.params["max_seconds"])
+    db.session.refresh(project)
+    if script_fingerprint(project.script) != job.params["script"]:
+        raise JobFailed("The script changed while it was being cut; cut it again.")
+    editing.ensure_base(project)
+    editing.replace_with(project, cut)
+    editing.record(project, "Automatic segmentation (language model)")
+    project.touch()
+    db.session.commit()
+    topics = len(cut.topics)
+    how = "by the language model." if cut.method == "llm" else f"offline. {cut.note}"
+    return f"Cut into {len(cut.segments)} scenes in {topics} topic{'s' if topics != 1 else ''} {how}"
+
+
 HANDLERS = {
+    "segment": handle_segment,
     "compile": handle_compile,
     "suggest": handle_suggest,
     "preview": handle_preview,

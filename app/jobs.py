@@ -29,6 +29,7 @@ class JobKind:
 
 KINDS = {
     "suggest": JobKind("default", 120, (5, 20)),
+    "segment": JobKind("default", 300),  # a language model cuts the script; it falls back offline by itself
     "image": JobKind("images", 300, (10, 30, 90)),
     "voice": JobKind("voice", 300, (10, 30, 90)),
     "preview": JobKind("video", 600),

@@ -1,10 +1,15 @@
 """Step 1: import the script, cut it into scenes, and adjust the cut (htmx, no reloads)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from urllib.parse import urlparse
+
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from ..access import permission, project_or_404
 from ..extensions import db
+from ..handlers import llm_config, script_fingerprint
+from ..jobs import active_jobs, enqueue
 from ..models import Project, Segment
 from ..pipeline.script_import import (
     ScriptImportError,
@@ -14,6 +19,7 @@ from ..pipeline.script_import import (
 from ..pipeline.segmentation import segment as cut_into_scenes
 from ..pipeline.segmentation import word_count
 from ..projects.routes import step_context
+from ..queue import QueueUnavailable
 from ..text import clean
 from . import editing
 
@@ -43,8 +49,12 @@ def _editor(project: Project, status: int = 200, error: str | None = None,
 
 
 def _page(project: Project, status: int = 200, **extra):
+    llm = llm_config()
     return render_template("script/page.html", totals=totals(project),
                            settings=segmentation_settings(project),
+                           cutting=active_jobs(project, "segment", include_recent=True),
+                           llm_model=llm and llm.model, llm_host=llm and urlparse(llm.base_url).hostname,
+                           cut_method=project.settings.get("cut_method", "offline"),
                            can_undo=editing.can_undo(project), can_redo=editing.can_redo(project),
                            sentence_offsets=editing.sentence_offsets, **extra,
                            **step_context(project, 1)), status
@@ -124,7 +134,10 @@ def segment(project_id: int):
     settings = _read_settings(project)
     if isinstance(settings, str):
         return _page(project, 422, import_error=settings)
-    project.settings = {**project.settings, **settings}
+    method = "llm" if request.form.get("method") == "llm" else "offline"
+    project.settings = {**project.settings, **settings, "cut_method": method}
+    if method == "llm":
+        return _cut_with_llm(project, settings)
     cut = cut_into_scenes(project.script, wpm=settings["wpm"], min_seconds=settings["min_seconds"],
                           max_seconds=settings["max_seconds"])
     editing.ensure_base(project)
@@ -133,6 +146,37 @@ def segment(project_id: int):
     db.session.commit()
     return _page(project, notice=f"Cut into {len(cut.segments)} scenes in {len(cut.topics)} "
                                  f"topic{'s' if len(cut.topics) != 1 else ''}.")
+
+
+def _cut_with_llm(project: Project, settings: dict):
+    """Queue the language model cut (it takes seconds); the page polls until it is done."""
+    if llm_config() is None:
+        db.session.commit()
+        return _page(project, 422, import_error="No language model is configured on this server; "
+                                                "use the offline analysis.")
+    if any(j.active for j in active_jobs(project, "segment")):
+        db.session.commit()
+        return _page(project, 409, import_error="The script is already being cut; wait for that to finish.")
+    db.session.commit()
+    try:
+        enqueue("segment", project=project, user_id=current_user.id,
+                params={**settings, "script": script_fingerprint(project.script)})
+    except QueueUnavailable as exc:
+        return _page(project, 503, import_error=str(exc))
+    return redirect(url_for("script.page", project_id=project.id), 303)  # a reload must not queue it again
+
+
+@bp.get("/script/cutting")
+@permission("view")
+def cutting(project_id: int):
+    """The polling partial of a language model cut; once it is over, the page loads again with the new scenes."""
+    project = project_or_404(project_id)
+    jobs = active_jobs(project, "segment", include_recent=True)
+    if any(j.active for j in jobs):
+        return render_template("script/_cutting.html", project=project, cutting=jobs)
+    response = make_response("")
+    response.headers["HX-Redirect"] = url_for("script.page", project_id=project.id)
+    return response
 
 
 def _scene(project: Project, segment_id: int) -> tuple[int, Segment]:

@@ -240,3 +240,70 @@ def test_segment_cli_prints_offsets_into_the_file(app, tmp_path):
     for scene in data["segments"]:
         assert SCRIPT[scene["start"]:scene["end"]] == scene["text"]
         assert set(scene) == {"text", "start", "end", "seconds", "topic"}
+
+
+PLAIN = ("A lighthouse guides ships through the dark. Its lamp turns slowly above the rocks. Keepers once "
+         "polished the great lens every morning. The moon pulls on the oceans. Twice a day the water rises "
+         "along the shore. Sailors have always planned their voyages around the tides.")
+TOPICS = {"topics": [{"start": 0, "title": "Lights on the coast"}, {"start": 3, "title": "How tides work"}]}
+
+
+@pytest.fixture
+def language_model(app):
+    from tests.fakes.chat_completions import API_KEY, MODEL, FakeChatCompletions
+    with FakeChatCompletions() as fake:
+        fake.reply_with(lambda messages: json.dumps(TOPICS))
+        app.config.update(LLM_BASE_URL=f"{fake.url}/v1", LLM_API_KEY=API_KEY, LLM_MODEL=MODEL)
+        yield fake
+
+
+def test_language_model_cut_runs_in_the_background_and_is_undoable(app, project, work, language_model):
+    client, pid = project
+    cut(client, pid, PLAIN)
+    offline = scenes(app, pid)
+    page = client.get(f"/projects/{pid}/script").get_data(as_text=True)
+    assert 'name="method" value="llm"' in page and "gpt-test-mini" in page and "127.0.0.1" in page
+
+    response = cut(client, pid, PLAIN, method="llm")
+    assert response.status_code == 303, "a reload of the page must not send the script again"
+    page = client.get(response.location).get_data(as_text=True)
+    assert 'id="cutting"' in page and 'hx-trigger="every 1s"' in page and "Waiting for a worker" in page
+    assert scenes(app, pid) == offline, "nothing changes until the model has answered"
+    work()
+    done = client.get(f"/projects/{pid}/script/cutting", headers={"HX-Request": "true"})
+    assert done.headers["HX-Redirect"] == f"/projects/{pid}/script"
+    page = client.get(f"/projects/{pid}/script").get_data(as_text=True)
+    assert "by the language model" in page
+    titles = [topic for _, topic in scenes(app, pid) if topic]
+    assert titles == ["Lights on the coast", "How tides work"]
+    assert "[3] The moon pulls on the oceans." in language_model.chat_requests[0]["messages"][1]["content"]
+    client.submit(f"/projects/{pid}/script/undo", htmx=True)
+    assert scenes(app, pid) == offline
+
+
+def test_language_model_failure_cuts_offline_and_says_why(app, project, work, language_model):
+    client, pid = project
+    language_model.will_fail(500, "The server had an error while processing your request.")
+    cut(client, pid, PLAIN, method="llm")
+    work()
+    page = client.get(f"/projects/{pid}/script").get_data(as_text=True)
+    assert "offline" in page and "server had an error" in page
+    assert len(scenes(app, pid)) >= 2
+
+
+def test_a_script_edited_during_the_cut_is_not_overwritten(app, project, work, language_model):
+    client, pid = project
+    cut(client, pid, PLAIN, method="llm")
+    client.submit(f"/projects/{pid}/script/text", {"script": PLAIN + " A new sentence."}, htmx=True)
+    work()
+    page = client.get(f"/projects/{pid}/script").get_data(as_text=True)
+    assert "The script was not cut: The script changed while it was being cut" in page
+    assert scenes(app, pid) == []
+
+
+def test_without_a_language_model_only_the_offline_cut_is_offered(app, project):
+    client, pid = project
+    page = client.get(f"/projects/{pid}/script").get_data(as_text=True)
+    assert 'name="method"' not in page
+    response = cut(client, pid, PLAIN, method="llm")
+    assert response.status_code == 422 and "No language model is configured" in response.get_data(as_text=True)

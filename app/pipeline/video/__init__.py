@@ -29,8 +29,8 @@ from .presets import (
 from .timeline import CompileSettings, Scene, Transition
 
 __all__ = [
-    "CompilePlan", "CompileResult", "PieceExchange", "CompileSettings", "DEFAULT_PRESET", "EncoderSettings", "PIECE_SUFFIX",
-    "PRESETS", "PieceSpec", "Scene", "Transition", "VideoPreset", "assemble", "check_scenes", "compile_planned", "compile_video",
-    "plan_compile", "preset_for_aspect", "render_piece", "render_scene_preview", "render_soundtrack",
-    "soundtrack_key",
+    "DEFAULT_PRESET", "PIECE_SUFFIX", "PRESETS", "CompilePlan", "CompileResult", "CompileSettings",
+    "EncoderSettings", "PieceExchange", "PieceSpec", "Scene", "Transition", "VideoPreset", "assemble",
+    "check_scenes", "compile_planned", "compile_video", "plan_compile", "preset_for_aspect", "render_piece",
+    "render_scene_preview", "render_soundtrack", "soundtrack_key",
 ]
