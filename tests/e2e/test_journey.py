@@ -209,6 +209,32 @@ def compile_and_download(page: Page, tmp_path: Path) -> None:
     assert (info.audio.codec, info.audio.sample_rate) == ("aac", 48000)
     assert abs(info.duration - expected) <= FRAME + 0.01, (info.duration, expected)
 
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Captions (SRT)").click()
+    captions = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert captions.startswith("1\n00:00:00,") and "lighthouse" in captions.lower()
+
+
+def pieces(page: Page) -> tuple[int, int]:
+    """(rendered, reused) pieces of the latest compile, as the page reports them."""
+    found = re.search(r"UTC in \d+ s · (\d+) piece\(s\) rendered, (\d+) reused", page.locator("#compile-area").inner_text())
+    return int(found.group(1)), int(found.group(2))
+
+
+def edit_one_scene_and_compile_again(page: Page) -> None:
+    """Change one scene's picture (back to its first version), compile again: only its pieces re-render."""
+    first_time = pieces(page)
+    page.get_by_role("link", name=re.compile(r"Images & audio$")).click()
+    versions = scene_cards(page).nth(1).get_by_role("group", name=re.compile("Image versions"))
+    versions.get_by_role("button").first.click()
+    expect(page.get_by_text("Scene 2 uses the chosen version.")).to_be_visible()
+    page.get_by_role("link", name="Continue to Video →").click()
+    page.get_by_role("button", name=re.compile(r"^Compile again")).click()
+    expect(page.get_by_text("Previous compiles")).to_be_visible(timeout=2 * JOB_TIMEOUT)
+    rendered, reused = pieces(page)
+    assert 0 < rendered < first_time[0] and reused > 0, (first_time, (rendered, reused))
+    screenshot(page, "18-recompiled")
+
 
 def test_script_to_downloaded_video_with_no_api_keys(page: Page, tmp_path):
     sign_up(page, "Journey Maker")
@@ -219,3 +245,4 @@ def test_script_to_downloaded_video_with_no_api_keys(page: Page, tmp_path):
     describe_scenes(page)
     make_images_and_audio(page, tmp_path)
     compile_and_download(page, tmp_path)
+    edit_one_scene_and_compile_again(page)
