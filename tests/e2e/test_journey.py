@@ -217,7 +217,8 @@ def compile_and_download(page: Page, tmp_path: Path) -> None:
 
 def pieces(page: Page) -> tuple[int, int]:
     """(rendered, reused) pieces of the latest compile, as the page reports them."""
-    found = re.search(r"UTC in \d+ s · (\d+) piece\(s\) rendered, (\d+) reused", page.locator("#compile-area").inner_text())
+    summary = page.locator("#compile-area").inner_text()
+    found = re.search(r"UTC in \d+ s · (\d+) piece\(s\) rendered, (\d+) reused", summary)
     return int(found.group(1)), int(found.group(2))
 
 
