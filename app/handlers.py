@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from flask import current_app
@@ -25,6 +26,7 @@ from .pipeline.segmentation import segment as segment_script
 from .pipeline.suggestions import suggest
 from .pipeline.video import (
     PIECE_SUFFIX,
+    PieceSpec,
     compile_planned,
     plan_compile,
     render_piece,
@@ -172,7 +174,7 @@ def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> 
         exchange = SharedPieces(storage, jobs.redis_connection(), prefix)
         try:
             plan = plan_compile(scenes, settings)
-            _ask_other_workers_to_help(job, plan, cache, exchange)
+            _ask_other_workers_to_help(job, plan, cache, exchange, production.storage_keys(project, scenes))
             out = workdir / "video.mp4"
             result = compile_planned(plan, out, cache, on_progress=progress, should_cancel=progress.cancelled,
                                      exchange=exchange)
@@ -215,40 +217,48 @@ def _keep_only_latest_shared_pieces(exchange: SharedPieces, plan) -> None:
         log.warning("could not remove a project's outdated shared pieces", exc_info=True)
 
 
-def _ask_other_workers_to_help(job: Job, plan, cache: Path, exchange: SharedPieces) -> None:
+def _ask_other_workers_to_help(job: Job, plan, cache: Path, exchange: SharedPieces,
+                               storage_keys: dict[str, str]) -> None:
     """Queue one helper job per missing piece, last scene first: idle workers (on any machine)
-    render from the end while this one renders from the start; busy ones find them done."""
-    missing = [p.key for p in plan.pieces if not (cache / f"{p.key}{PIECE_SUFFIX}").is_file()
+    render from the end while this one renders from the start; busy ones find them done.
+    Each helper gets the piece's spec with its images named by storage key, so it fetches just those."""
+    missing = [p for p in plan.pieces if not (cache / f"{p.key}{PIECE_SUFFIX}").is_file()
                and not exchange.available(p.key)]
     queue = Queue("video", connection=jobs.redis_connection())
-    for key in reversed(missing[1:]):
-        queue.enqueue_call("app.handlers.render_shared_piece", args=(job.id, key),
+    for spec in reversed(missing[1:]):
+        queue.enqueue_call("app.handlers.render_shared_piece", args=(job.id, helper_spec(spec, storage_keys)),
                            timeout=1800, result_ttl=0, failure_ttl=3600)
 
 
-def render_shared_piece(job_id: int, key: str) -> str:
-    """RQ entry point of a helper: render one piece of a running compile, unless it's taken."""
+def helper_spec(spec: PieceSpec, storage_keys: dict[str, str]) -> PieceSpec:
+    """The piece's spec with its images named by storage key, for a worker on any machine."""
+    return replace(spec, sources=tuple(replace(s, image=storage_keys[s.image]) for s in spec.sources))
+
+
+def render_shared_piece(job_id: int, spec: PieceSpec) -> str:
+    """RQ entry point of a helper: render one piece of a running compile (spec from helper_spec) into
+    this machine's cache and publish it, unless it's done or taken."""
     db.engine.dispose(close=False)
     job = db.session.get(Job, job_id)
     if job is None or not job.active:
         return "compile no longer running"
     project = db.session.get(Project, job.project_id)
-    exchange = SharedPieces(get_storage(), jobs.redis_connection(),
-                            project_prefix(project.workspace_id, project.id))
+    storage = get_storage()
+    exchange = SharedPieces(storage, jobs.redis_connection(), project_prefix(project.workspace_id, project.id))
     try:
-        if exchange.available(key) or not exchange.claim(key):
+        if exchange.available(spec.key) or not exchange.claim(spec.key):
             return "already done or in hand"
+        path = production.piece_cache_dir() / f"{spec.key}{PIECE_SUFFIX}"
         with tempfile.TemporaryDirectory() as work:
-            workdir = Path(work)
-            scenes = production.scene_inputs(project, workdir)
-            plan = plan_compile(scenes, production.compile_settings(
-                project, production.music_file(project, workdir)))
-            spec = next((p for p in plan.pieces if p.key == key), None)
-            if spec is None:
-                return "the project changed"  # its claim lapses by itself
-            path = workdir / f"{key}{PIECE_SUFFIX}"
-            render_piece(spec, path, should_cancel=lambda: jobs.cancel_requested(job_id))
-            exchange.publish(key, path)
+            try:
+                local = replace(spec, sources=tuple(replace(s, image=str(production.local_file(s.image, Path(work))))
+                                                    for s in spec.sources))
+                if not path.is_file():
+                    render_piece(local, path, should_cancel=lambda: jobs.cancel_requested(job_id))
+            except BaseException:
+                exchange.release(spec.key)  # the compile renders it itself, without waiting for the claim to lapse
+                raise
+        exchange.publish(spec.key, path)
         return "rendered"
     finally:
         exchange.close()

@@ -50,6 +50,10 @@ class SharedPieces:
 
     def publish(self, key: str, path: Path) -> None:
         self.storage.put_file(self.remote(key), path, "video/h264")
+        self.release(key)
+
+    def release(self, key: str) -> None:
+        """Give up a claim without publishing (the renderer failed), so others needn't wait for it to lapse."""
         with self.lock:
             self.held.discard(key)
         self.redis.delete(self._claim_key(key))

@@ -1,6 +1,7 @@
 """From database rows to the video pipeline's plain inputs: scenes with local media files."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -20,12 +21,17 @@ MIN_TRANSITION_SECONDS, MAX_TRANSITION_SECONDS = 0.0, 3.0
 
 def local_copy(asset: Asset, workdir: Path) -> Path:
     """The asset as a local file (a worker may be on another machine than the upload)."""
-    path = get_storage().local_path(asset.storage_key)
+    return local_file(asset.storage_key, workdir, f"asset-{asset.id}")
+
+
+def local_file(storage_key: str, workdir: Path, name: str | None = None) -> Path:
+    """A stored file as a local one: the file itself with local storage, else a download into workdir."""
+    path = get_storage().local_path(storage_key)
     if path is not None and path.is_file():
         return path
-    target = workdir / f"asset-{asset.id}{Path(asset.storage_key).suffix}"
+    target = workdir / f"{name or hashlib.sha256(storage_key.encode()).hexdigest()[:16]}{Path(storage_key).suffix}"
     if not target.exists():
-        get_storage().download_to(asset.storage_key, target)
+        get_storage().download_to(storage_key, target)
     return target
 
 
@@ -46,6 +52,11 @@ def scene_input(project: Project, segment: Segment, workdir: Path, is_last: bool
 def scene_inputs(project: Project, workdir: Path) -> list[Scene]:
     segments = project.segments
     return [scene_input(project, s, workdir, i == len(segments) - 1) for i, s in enumerate(segments)]
+
+
+def storage_keys(project: Project, scenes: list[Scene]) -> dict[str, str]:
+    """Local image path of each scene (from scene_inputs) -> the image's storage key."""
+    return {str(scene.image): segment.image.storage_key for scene, segment in zip(scenes, project.segments)}
 
 
 def compile_settings(project: Project, music: Path | None = None) -> CompileSettings:

@@ -142,7 +142,7 @@ def test_a_helper_worker_renders_pieces_the_compile_then_uses(app, project_with_
     from pathlib import Path
 
     from app import production
-    from app.handlers import render_shared_piece
+    from app.handlers import helper_spec, render_shared_piece
     from app.pipeline.video import plan_compile
     client, pid, _ = project_with_scenes()
     ready_project(client, pid, work)
@@ -151,14 +151,15 @@ def test_a_helper_worker_renders_pieces_the_compile_then_uses(app, project_with_
         job = db.session.scalar(db.select(Job).filter_by(kind="compile"))
         project = db.session.get(Project, pid)
         with tempfile.TemporaryDirectory() as work_dir:
-            plan = plan_compile(production.scene_inputs(project, Path(work_dir)),
-                                production.compile_settings(project))
+            scenes = production.scene_inputs(project, Path(work_dir))
+            plan = plan_compile(scenes, production.compile_settings(project))
+            specs = [helper_spec(p, production.storage_keys(project, scenes)) for p in plan.pieces]
         keys = [p.key for p in plan.pieces]
-        assert render_shared_piece(job.id, keys[-1]) == "rendered"   # another machine's helper
-        assert render_shared_piece(job.id, keys[-1]) == "already done or in hand"
+        assert render_shared_piece(job.id, specs[-1]) == "rendered"   # another machine's helper
+        assert render_shared_piece(job.id, specs[-1]) == "already done or in hand"
     work()
     done = latest_compile(app)
     assert done.state == "done" and done.result["reused"] >= 1
     assert done.result["rendered"] == len(keys) - done.result["reused"]
     with app.app_context():
-        assert render_shared_piece(done.id, keys[0]) == "compile no longer running"
+        assert render_shared_piece(done.id, specs[0]) == "compile no longer running"
