@@ -127,6 +127,9 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         "JOB_RETRY_SCALE": float(os.environ.get("JOB_RETRY_SCALE", "1")),
         # Each worker machine's cache of rendered scene pieces: least recently used files go beyond this.
         "PIECE_CACHE_MB": int(os.environ.get("PIECE_CACHE_MB", "2048")),
+        # Scene pieces one compile job renders at once (each an ffmpeg using about one core and ~120 MB
+        # at 1080p); other worker processes and machines add theirs through helper jobs.
+        "COMPILE_THREADS": max(1, int(os.environ.get("COMPILE_THREADS", "2"))),
     }
     if overrides:
         config.update(overrides)

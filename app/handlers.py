@@ -177,7 +177,7 @@ def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> 
             _ask_other_workers_to_help(job, plan, cache, exchange, production.storage_keys(project, scenes))
             out = workdir / "video.mp4"
             result = compile_planned(plan, out, cache, on_progress=progress, should_cancel=progress.cancelled,
-                                     exchange=exchange)
+                                     workers=current_app.config["COMPILE_THREADS"], exchange=exchange)
             _keep_only_latest_shared_pieces(exchange, plan)
         except Cancelled as exc:
             raise JobCancelled() from exc

@@ -89,14 +89,42 @@ class Run:
         return self.videos / self.wall * 3600
 
 
-def start_workers(count: int, env: dict, folder: Path) -> list[subprocess.Popen]:
+def start_workers(count: int, env: dict, folder: Path, pin: bool = False) -> list[subprocess.Popen]:
+    """Worker processes; with pin, worker n may use CPU n only (a stand-in for n one-core machines)."""
     processes = []
     for n in range(count):
+        command = [sys.executable, "worker.py"]
+        if pin:
+            command = ["taskset", "-c", str(n), *command]
         with open(folder / f"worker-{n}.log", "wb") as log:
-            processes.append(subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env,
-                                              start_new_session=True, stdout=log,
+            processes.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=log,
                                               stderr=subprocess.STDOUT))
     return processes
+
+
+def start_instance(folder: Path) -> tuple[object, dict, EmbeddedRedis]:
+    """A fresh Scriptreel in folder: migrated SQLite, embedded Redis, local media; (app, worker env, redis)."""
+    redis = EmbeddedRedis(folder / "redis", persist=False).start()
+    url = f"sqlite:///{folder / 'scriptreel.db'}"
+    os.environ["SCRIPTREEL_INSTANCE_PATH"] = str(folder / "instance")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis.url,
+                      "MEDIA_ROOT": str(folder / "media"), "RATELIMIT_ENABLED": False,
+                      "WTF_CSRF_ENABLED": False})
+    with app.app_context():
+        flask_migrate.upgrade()
+    return app, dict(os.environ, DATABASE_URL=url, REDIS_URL=redis.url, MEDIA_ROOT=str(folder / "media")), redis
+
+
+def wait_for_workers(app, count: int) -> None:
+    with app.app_context():
+        connection = redis_connection()
+        wait_until(lambda: len(Worker.all(connection=connection)) == count, "workers", 120)
+
+
+def sign_in(app, email: str):
+    client = app.test_client()
+    client.post("/login", data={"email": email, "password": PASSWORD})
+    return client
 
 
 def stop_workers(processes: list[subprocess.Popen]) -> None:
@@ -165,26 +193,12 @@ def advance(app, video: Video) -> None:
 def run(workers: int, texts: list[str]) -> Run:
     """Make len(texts) videos with this many worker processes on a fresh instance."""
     folder = Path(tempfile.mkdtemp(prefix=f"scriptreel-throughput-{workers}w-"))
-    redis = EmbeddedRedis(folder / "redis", persist=False).start()
-    url = f"sqlite:///{folder / 'scriptreel.db'}"
-    os.environ["SCRIPTREEL_INSTANCE_PATH"] = str(folder / "instance")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis.url,
-                      "MEDIA_ROOT": str(folder / "media"), "RATELIMIT_ENABLED": False,
-                      "WTF_CSRF_ENABLED": False})
-    with app.app_context():
-        flask_migrate.upgrade()
-    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis.url, MEDIA_ROOT=str(folder / "media"))
+    app, env, redis = start_instance(folder)
     cpu_before = children_cpu()
     processes = start_workers(workers, env, folder)
     try:
-        with app.app_context():
-            connection = redis_connection()
-            wait_until(lambda: len(Worker.all(connection=connection)) == workers, "workers", 120)
-        videos = []
-        for email in make_members(app, len(texts)):
-            client = app.test_client()
-            client.post("/login", data={"email": email, "password": PASSWORD})
-            videos.append(Video(client))
+        wait_for_workers(app, workers)
+        videos = [Video(sign_in(app, email)) for email in make_members(app, len(texts))]
         started = time.monotonic()
         for video, text in zip(videos, texts):
             response = video.client.post("/projects", data={"title": text.split(".")[0][:60]})

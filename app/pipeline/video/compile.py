@@ -51,6 +51,8 @@ CancelCheck = Callable[[], bool]
 AUDIO_BITRATE = "192k"
 SOUNDTRACK_CODE_VERSION = 1  # bump when the audio processing changes
 THUMBNAIL_CODE_VERSION = 1  # bump when the thumbnail's cropping or encoding changes
+# Enough for two 1080p blends side by side (see _render_memory_mb), or a blend beside the soundtrack.
+MEMORY_PER_WORKER_MB = 145
 
 
 @dataclass(frozen=True)
@@ -455,10 +457,11 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def compile_planned(plan: CompilePlan, out_path: str | Path, cache_dir: str | Path,
                     on_progress: ProgressCallback | None = None, should_cancel: CancelCheck | None = None,
-                    workers: int = 2, memory_budget_mb: float = 290,
+                    workers: int = 2, memory_budget_mb: float | None = None,
                     exchange: PieceExchange | None = None) -> CompileResult:
     """Render the plan's missing pieces, soundtrack and thumbnail into cache_dir (up to ``workers`` at a
-    time, within the memory budget) while joining them, in order, into the final video.
+    time, within the memory budget: by default MEMORY_PER_WORKER_MB each) while joining them, in order,
+    into the final video.
 
     With an ``exchange``, pieces other machines already published are fetched instead of rendered, a piece
     another machine is rendering is waited for, and each piece rendered here is published as soon as it is
@@ -509,7 +512,7 @@ def compile_planned(plan: CompilePlan, out_path: str | Path, cache_dir: str | Pa
             if cancelled():
                 raise Cancelled("cancelled")
 
-    queue = _JobQueue(jobs, memory_budget_mb)
+    queue = _JobQueue(jobs, memory_budget_mb or MEMORY_PER_WORKER_MB * workers)
     errors: list[BaseException] = []
 
     def worker() -> None:
