@@ -134,21 +134,24 @@ def _ass_text(line: str) -> str:
 
 
 @functools.cache
-def _caption_font() -> tuple[ImageFont.FreeTypeFont, tuple]:
-    font = ImageFont.truetype(str(CAPTION_FONT), 24, layout_engine=ImageFont.Layout.BASIC)
-    return font, _glyph(font, "\uffff")  # a noncharacter: every font draws its "missing" box for it
+def _caption_font() -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(CAPTION_FONT), 24, layout_engine=ImageFont.Layout.BASIC)
 
 
-def _glyph(font: ImageFont.FreeTypeFont, char: str) -> tuple:
-    mask = font.getmask(char)
+def _glyph(char: str) -> tuple:
+    mask = _caption_font().getmask(char)
     return mask.size, bytes(mask)
+
+
+@functools.lru_cache(maxsize=4096)
+def _drawable(char: str) -> bool:
+    # U+FFFF is a noncharacter: every font draws its "missing letter" box for it.
+    return unicodedata.category(char)[0] in "CZ" or _glyph(char) != _glyph("\uffff")
 
 
 def undrawable(text: str) -> str:
     """The characters of text (each once, in order) that the burned-in caption font has no letter for."""
-    font, missing_box = _caption_font()
-    found = dict.fromkeys(c for c in text if unicodedata.category(c)[0] not in "CZ" and _glyph(font, c) == missing_box)
-    return "".join(found)
+    return "".join(c for c in dict.fromkeys(text) if not _drawable(c))
 
 
 def ass_header(preset: VideoPreset) -> str:
