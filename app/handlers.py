@@ -243,8 +243,7 @@ def render_shared_piece(job_id: int, spec: PieceSpec) -> str:
     if job is None or not job.active:
         return "compile no longer running"
     project = db.session.get(Project, job.project_id)
-    storage = get_storage()
-    exchange = SharedPieces(storage, jobs.redis_connection(), project_prefix(project.workspace_id, project.id))
+    exchange = SharedPieces(get_storage(), jobs.redis_connection(), project_prefix(project.workspace_id, project.id))
     try:
         if exchange.available(spec.key) or not exchange.claim(spec.key):
             return "already done or in hand"

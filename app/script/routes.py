@@ -150,14 +150,12 @@ def segment(project_id: int):
 
 def _cut_with_llm(project: Project, settings: dict):
     """Queue the language model cut (it takes seconds); the page polls until it is done."""
+    db.session.commit()  # the script and settings are kept whatever happens next
     if llm_config() is None:
-        db.session.commit()
         return _page(project, 422, import_error="No language model is configured on this server; "
                                                 "use the offline analysis.")
     if any(j.active for j in active_jobs(project, "segment")):
-        db.session.commit()
         return _page(project, 409, import_error="The script is already being cut; wait for that to finish.")
-    db.session.commit()
     try:
         enqueue("segment", project=project, user_id=current_user.id,
                 params={**settings, "script": script_fingerprint(project.script)})
