@@ -5,11 +5,13 @@ from rq import Queue
 from rq.worker import HerokuWorker, Worker
 
 from app import create_app
+from app.pipeline.ffmpeg import ffmpeg_exe
 from app.queue import QUEUES, redis_connection
 
 
 def main() -> None:
     app = create_app()
+    ffmpeg_exe()  # finds and checks the bundled ffmpeg once, here: every job's forked process inherits it
     with app.app_context():
         connection = redis_connection()
         # HerokuWorker turns SIGTERM into a clean shutdown that re-queues the running job's

@@ -7,6 +7,7 @@ piece not yet in the shared cache (on any worker), then ``assemble(plan, paths, 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import threading
@@ -74,6 +75,7 @@ class CompilePlan:
     joins: list[JoinEntry]
     cues: list[Cue]
     chapters: Chapters
+    image_sha256: dict[str, str]  # image path -> SHA-256 of its bytes
 
     @property
     def duration(self) -> float:
@@ -223,8 +225,7 @@ def plan_compile(scenes: list[Scene], settings: CompileSettings) -> CompilePlan:
     def source(i: int, first: int) -> SourceFrames:
         image = str(scenes[i].image)
         if image not in hashes:
-            _check_image(image, i)
-            hashes[image] = file_sha256(image)
+            hashes[image] = _checked_image_sha256(image, i)
         sha = hashes[image]
         if scenes[i].motion == "off":
             return SourceFrames(image, sha)  # a still is the same whatever frames it covers: share pieces
@@ -257,16 +258,18 @@ def plan_compile(scenes: list[Scene], settings: CompileSettings) -> CompilePlan:
             pair = (source(slot.index, slot.frames - slot.out_frames), source(slot.index + 1, 0))
             add(piece(slot.out_frames, pair, first, slot.index, scene.transition.kind), [slot.out_frames])
     return CompilePlan(scenes, settings, timeline, list(pieces.values()), joins, cues,
-                       build_chapters(scenes, timeline))
+                       build_chapters(scenes, timeline), hashes)
 
 
-def _check_image(path: str, index: int) -> None:
-    """Fail early, naming the scene, rather than deep inside ffmpeg."""
+def _checked_image_sha256(path: str, index: int) -> str:
+    """The image's SHA-256, read once; a damaged image fails here, naming the scene, not deep inside ffmpeg."""
+    data = Path(path).read_bytes()
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.verify()
     except (OSError, SyntaxError) as exc:
         raise ValueError(f"Scene {index + 1}'s image cannot be read ({exc.__class__.__name__}).") from exc
+    return hashlib.sha256(data).hexdigest()
 
 
 def _constant_stretches(slot: SceneSlot, cues: list[Cue]) -> list[tuple[int, int]]:
@@ -369,7 +372,8 @@ def render_soundtrack(plan: CompilePlan, out_path: str | Path, on_progress: Call
 
 def thumbnail_key(plan: CompilePlan) -> str:
     """Cache key of the thumbnail: the first image's bytes and the frame's orientation."""
-    return f"{THUMBNAIL_CODE_VERSION}-{file_sha256(plan.scenes[0].image)[:32]}-{int(plan.settings.preset.vertical)}"
+    first = plan.image_sha256[str(plan.scenes[0].image)]
+    return f"{THUMBNAIL_CODE_VERSION}-{first[:32]}-{int(plan.settings.preset.vertical)}"
 
 
 def assemble(plan: CompilePlan, piece_paths: dict[str, str | Path], out_path: str | Path,
