@@ -221,6 +221,7 @@ def run_ours(stills: list[str], tones: list[str], out: str, cache: str) -> None:
     scenes = [Scene(image=s, duration=SECONDS, audio=t, text=f"Scene {n + 1} narration text for captions.",
                     transition=Transition("crossfade", FADE))
               for n, (s, t) in enumerate(zip(stills, tones))]
+    ffmpeg_exe()  # worker.py finds and checks ffmpeg once at startup, before any job
     start = time.perf_counter()
     result = compile_video(scenes, CompileSettings(), out, cache)
     print(json.dumps({"seconds": time.perf_counter() - start, "duration": result.duration,
