@@ -300,11 +300,15 @@ def script_fingerprint(script: str) -> str:
     return hashlib.sha256(script.encode()).hexdigest()[:16]
 
 
+def _refuse_if_script_changed(job: Job, project: Project) -> None:
+    if script_fingerprint(project.script) != job.params["script"]:
+        raise JobFailed("The script changed while it was being cut; cut it again.")
+
+
 def handle_segment(job: Job, project: Project, _segment, progress: Progress) -> str:
     """Cut the script with the language model's topics (offline if it fails); undoable like any cut."""
     from .script import editing
-    if script_fingerprint(project.script) != job.params["script"]:
-        raise JobFailed("The script changed while it was being cut; cut it again.")
+    _refuse_if_script_changed(job, project)
     config = llm_config()
     if config is None:
         raise JobFailed("No language model is configured any more; cut the script offline.")
@@ -312,8 +316,7 @@ def handle_segment(job: Job, project: Project, _segment, progress: Progress) -> 
     cut = segment_script(project.script, llm=config, wpm=job.params["wpm"], min_seconds=job.params["min_seconds"],
                          max_seconds=job.params["max_seconds"])
     db.session.refresh(project)
-    if script_fingerprint(project.script) != job.params["script"]:
-        raise JobFailed("The script changed while it was being cut; cut it again.")
+    _refuse_if_script_changed(job, project)
     editing.ensure_base(project)
     editing.replace_with(project, cut)
     editing.record(project, "Automatic segmentation (language model)")

@@ -370,6 +370,10 @@ def render_soundtrack(plan: CompilePlan, out_path: str | Path, on_progress: Call
     return out
 
 
+def _thumbnail(plan: CompilePlan) -> bytes:
+    return thumbnail_jpeg(plan.scenes[0].image, plan.settings.preset.vertical)
+
+
 def thumbnail_key(plan: CompilePlan) -> str:
     """Cache key of the thumbnail: the first image's bytes and the frame's orientation."""
     first = plan.image_sha256[str(plan.scenes[0].image)]
@@ -429,8 +433,7 @@ def _publish(plan: CompilePlan, out: Path, work: Path, video_tmp: Path,
     staged = {
         srt: to_srt(plan.cues, fps).encode(),
         vtt: to_vtt(plan.cues, fps).encode(),
-        thumb: Path(thumbnail).read_bytes() if thumbnail else thumbnail_jpeg(plan.scenes[0].image,
-                                                                              plan.settings.preset.vertical),
+        thumb: Path(thumbnail).read_bytes() if thumbnail else _thumbnail(plan),
     }
     if plan.chapters.text:
         staged[chapters] = plan.chapters.text.encode()
@@ -542,7 +545,7 @@ def compile_planned(plan: CompilePlan, out_path: str | Path, cache_dir: str | Pa
     result, assembly_error = None, None
     try:
         if not in_cache(thumb):
-            _atomic_write(thumb, thumbnail_jpeg(scenes[0].image, plan.settings.preset.vertical))
+            _atomic_write(thumb, _thumbnail(plan))
         wait_for("soundtrack")
         result = assemble(plan, paths, out_path, assembly_progress, cancelled, soundtrack=audio, thumbnail=thumb,
                           wait_for=wait_for)
