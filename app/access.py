@@ -7,7 +7,8 @@ from flask import abort, current_app, g, render_template, request
 from flask_login import current_user
 
 from .extensions import db
-from .models import ROLES, Membership, Project, Workspace
+from .models import ROLES, Membership, Project, User, Workspace
+from .operator.settings import setting
 
 # Minimum role per permission (DESIGN.md "Access").
 PERMISSIONS = {
@@ -20,26 +21,33 @@ PERMISSIONS = {
 GENERATOR_PERMISSIONS = {"view", "edit"}
 PUBLIC = "public"        # no login (sign-up, log-in, health check, static files)
 LOGGED_IN = "logged_in"  # any signed-in user, workspace-independent (account pages)
+OPERATE = "operate"      # instance operators only (app/operator); everyone else gets a 404
+WHOEVER_RUNS_IT = "whoever runs this Scriptreel"
 
 
 def role_at_least(role: str | None, minimum: str) -> bool:
     return role is not None and ROLES.index(role) >= ROLES.index(minimum)
 
 
-def permission(name: str, *, generator: bool | None = None):
-    """Declare what a view needs; enforce_access() checks it before the view runs."""
-    assert name in PERMISSIONS or name in (PUBLIC, LOGGED_IN), name
+def permission(name: str, *, generator: bool | None = None, self_service: bool = False):
+    """Declare what a view needs; enforce_access() checks it before the view runs.
+
+    ``self_service`` marks changes to plans and credits: members may make them only when an
+    operator turned self-service on (operators always may).
+    """
+    assert name in PERMISSIONS or name in (PUBLIC, LOGGED_IN, OPERATE), name
 
     def decorate(view):
         view.permission = name
         view.needs_generator = (name in GENERATOR_PERMISSIONS) if generator is None else generator
+        view.self_service = self_service
         return view
     return decorate
 
 
 @dataclass
 class Refusal:
-    reason: str       # "plan" | "disabled" | "role"
+    reason: str       # "suspended" | "plan" | "disabled" | "role" | "operator"
     message: str
     ask: list[str]    # names/emails of the people who can help
 
@@ -49,15 +57,37 @@ def _people_with_role(workspace: Workspace, minimum: str) -> list[str]:
                   if role_at_least(m.role, minimum))
 
 
-def check(permission_name: str, needs_generator: bool = False) -> Refusal | None:
+def operators() -> list[str]:
+    """Whom to ask about plans, credits and suspensions: the instance's operators."""
+    return [f"{u.name} <{u.email}>" for u in db.session.scalars(
+        db.select(User).filter_by(is_operator=True).order_by(User.name))]
+
+
+def is_suspended(workspace: Workspace | None) -> bool:
+    """Whether an operator has suspended the workspace (its members can't use it meanwhile)."""
+    return workspace is not None and workspace.suspended_at is not None
+
+
+def self_service_allowed() -> bool:
+    """Whether the signed-in user may change plans and credits of their own workspaces."""
+    return (current_user.is_authenticated and current_user.is_operator) or setting("SELF_SERVICE")
+
+
+def check(permission_name: str, needs_generator: bool = False,
+          self_service: bool = False) -> Refusal | None:
     """Why the current member may not do this, or None when they may."""
     ws, role = g.workspace, g.role
+    if is_suspended(ws):
+        return Refusal("suspended", f"“{ws.name}” is suspended: its projects can't be opened or "
+                       "changed for now. Nothing has been deleted. Ask "
+                       f"{WHOEVER_RUNS_IT} to restore it.", operators())
     if needs_generator:
         plan = current_app.config["PLANS"].get(ws.plan, {})
         if not plan.get("video_generator"):
+            who, ask = (("the workspace owner", _people_with_role(ws, "owner"))
+                        if setting("SELF_SERVICE") else (WHOEVER_RUNS_IT, operators()))
             return Refusal("plan", f"The {plan.get('label', ws.plan)} plan of “{ws.name}” does not "
-                           "include the video generator. Ask the workspace owner to change the plan.",
-                           _people_with_role(ws, "owner"))
+                           f"include the video generator. Ask {who} to change the plan.", ask)
         if not ws.video_enabled:
             return Refusal("disabled", f"The video generator is switched off for “{ws.name}”. "
                            "Ask your workspace admin to switch it on in Workspace settings.",
@@ -68,6 +98,10 @@ def check(permission_name: str, needs_generator: bool = False) -> Refusal | None
         return Refusal("role", f"Your role in “{ws.name}” is {role}; this needs {minimum} or "
                        f"higher. Ask {who} to change your role.",
                        _people_with_role(ws, "owner" if minimum == "owner" else "admin"))
+    if self_service and not self_service_allowed():
+        return Refusal("operator", f"Plans and credits of “{ws.name}” are set by {WHOEVER_RUNS_IT}, "
+                       "not by its members. Ask them to change the plan or add credits.",
+                       operators())
     return None
 
 
@@ -106,17 +140,21 @@ def enforce_access():
         return current_app.login_manager.unauthorized()
     if needed == LOGGED_IN:
         return None
+    if needed == OPERATE:
+        if not current_user.is_operator:
+            abort(404)  # the operator area doesn't exist for anyone else
+        return None
     if g.workspace is None:
         abort(404)
-    refusal = check(needed, view.needs_generator)
+    refusal = check(needed, view.needs_generator, view.self_service)
     return refuse(refusal) if refusal else None
 
 
-def can(permission_name: str) -> bool:
+def can(permission_name: str, self_service: bool = False) -> bool:
     """For templates: show or hide controls (the server still enforces)."""
     if g.get("workspace") is None:
         return False
-    return check(permission_name, permission_name in GENERATOR_PERMISSIONS) is None
+    return check(permission_name, permission_name in GENERATOR_PERMISSIONS, self_service) is None
 
 
 def project_or_404(project_id: int) -> Project:

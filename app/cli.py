@@ -11,7 +11,7 @@ from flask import Flask, current_app
 
 from . import ledger
 from .extensions import db
-from .models import Workspace
+from .models import User, Workspace
 from .pipeline.images import MODELS, ProviderError
 from .pipeline.render import RenderOptions, render_script
 from .pipeline.script_import import ScriptImportError, decode_script
@@ -51,7 +51,43 @@ def _workspace(workspace_id: int) -> Workspace:
     return workspace
 
 
+def _user(email: str) -> User:
+    user = db.session.scalar(db.select(User).filter_by(email=email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No account with the email {email}. They sign up first "
+                                   "(an operator invite works in any sign-up mode).")
+    return user
+
+
 def register_cli(app: Flask) -> None:
+    @app.cli.group()
+    def operators():
+        """Who runs this Scriptreel: operators set plans, credits, quotas and sign-up."""
+
+    @operators.command("add")
+    @click.argument("email")
+    def add_operator(email: str):
+        user = _user(email)
+        user.is_operator = True
+        db.session.commit()
+        click.echo(f"{user.name} <{user.email}> is an operator: the Operator page is in their top bar.")
+
+    @operators.command("remove")
+    @click.argument("email")
+    def remove_operator(email: str):
+        user = _user(email)
+        user.is_operator = False
+        db.session.commit()
+        left = db.session.scalar(db.select(db.func.count()).select_from(User)
+                                 .filter_by(is_operator=True))
+        click.echo(f"{user.name} <{user.email}> is no longer an operator; {left} left."
+                   + ("" if left else " Nobody can open the operator area until you add one."))
+
+    @operators.command("list")
+    def list_operators():
+        for user in db.session.scalars(db.select(User).filter_by(is_operator=True).order_by(User.email)):
+            click.echo(f"{user.email}\t{user.name}")
+
     @app.cli.group()
     def workspaces():
         """List workspaces and change their plan."""

@@ -53,6 +53,13 @@ def _flag(name: str, default: bool = False) -> bool:
     return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise RuntimeError(f"{name} must be one of {', '.join(choices)} (it is {value!r}).")
+    return value
+
+
 def _local_secret_key(instance: Path) -> str:
     """A random key kept in the instance folder, so local sessions survive restarts."""
     path = instance / "secret_key"
@@ -105,6 +112,16 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         "DEFAULT_PLAN": os.environ.get("DEFAULT_PLAN", "starter"),
         "IMAGE_CREDIT_COSTS": _credit_costs(os.environ.get("IMAGE_CREDIT_COSTS", "")),
         "INVITE_TTL_HOURS": int(os.environ.get("INVITE_TTL_HOURS", "72")),
+        # Running the instance for several clients. Operators can change these four in the
+        # operator area; the environment gives the defaults (app/operator/settings.py).
+        "SIGNUP_MODE": _choice("SIGNUP_MODE", ("open", "invite", "closed"),
+                               "invite" if production else "open"),
+        "MAX_WORKSPACES_PER_ACCOUNT": int(os.environ.get("MAX_WORKSPACES_PER_ACCOUNT", "1")),
+        "SELF_SERVICE": _flag("SELF_SERVICE"),  # owners switch plans, admins grant credits
+        "DEFAULT_STORAGE_QUOTA_MB": int(os.environ.get("DEFAULT_STORAGE_QUOTA_MB", "10240")),
+        # Reverse proxies in front of the web process whose X-Forwarded-* headers are believed
+        # (Heroku's router: 1; the Compose file's Caddy: 1). 0 trusts none: the peer's address counts.
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
         # Providers: keys only from the environment (or workspace settings, for admins).
         "STABILITY_API_KEY": os.environ.get("STABILITY_API_KEY", ""),
         "STABILITY_BASE_URL": os.environ.get("STABILITY_BASE_URL", "https://api.stability.ai"),
@@ -130,6 +147,13 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         # Scene pieces one compile job renders at once (each an ffmpeg using about one core and ~120 MB
         # at 1080p); other worker processes and machines add theirs through helper jobs.
         "COMPILE_THREADS": max(1, int(os.environ.get("COMPILE_THREADS", "2"))),
+        # Longest recordings accepted: one scene's voiceover, and the background music.
+        "MAX_VOICEOVER_MINUTES": float(os.environ.get("MAX_VOICEOVER_MINUTES", "10")),
+        "MAX_MUSIC_MINUTES": float(os.environ.get("MAX_MUSIC_MINUTES", "30")),
+        # Fair use: longer scripts are cut by a worker, not in the request; one "voice all" or
+        # "generate all missing" handles at most this many scenes.
+        "CUT_IN_REQUEST_MAX_CHARS": int(os.environ.get("CUT_IN_REQUEST_MAX_CHARS", "20000")),
+        "MAX_BATCH_SCENES": int(os.environ.get("MAX_BATCH_SCENES", "500")),
     }
     if overrides:
         config.update(overrides)

@@ -11,11 +11,14 @@ from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm.exc import StaleDataError
 
 from . import access
 from .config import load_config
 from .extensions import csrf, db, htmx, login, migrate
-from .partials import notice_fragment
+from .media import remove_uncommitted_files
+from .pipeline.images.bounded_decode import release_freed_pictures_to_the_os
+from .partials import CONFLICT_MESSAGE, notice_fragment
 
 
 @event.listens_for(Engine, "connect")
@@ -35,6 +38,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                 instance_path=os.environ.get("SCRIPTREEL_INSTANCE_PATH") or None)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(load_config(Path(app.instance_path), overrides))
+    release_freed_pictures_to_the_os()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     db.init_app(app)
@@ -46,11 +50,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     login.login_message = "Please log in to continue."
     login.login_message_category = "info"
 
-    from .models import User
-
-    @login.user_loader
-    def load_user(user_id: str):
-        return db.session.get(User, int(user_id))
+    from .auth.sessions import load_user
+    login.user_loader(load_user)
 
     from .security import init_security
     init_security(app)
@@ -63,6 +64,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .credits.routes import bp as credits_bp
     from .health import bp as health_bp
     from .media import bp as media_bp
+    from .operator.routes import bp as operator_bp
     from .projects.routes import bp as projects_bp
     from .scenes.routes import bp as scenes_bp
     from .script.routes import bp as script_bp
@@ -70,7 +72,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .workspaces.routes import bp as workspaces_bp
 
     for blueprint in (auth_bp, workspaces_bp, credits_bp, projects_bp, script_bp, scenes_bp,
-                      assets_bp, video_bp, media_bp, health_bp):
+                      assets_bp, video_bp, media_bp, health_bp, operator_bp):
         app.register_blueprint(blueprint)
 
     from .cli import register_cli
@@ -99,18 +101,25 @@ def _monthly_credits() -> None:
 
 def _register_template_helpers(app: Flask) -> None:
     from . import ledger
+    from .auth.sessions import device
     from .models import STEPS
+    from .workspaces.usage import human_size
+
+    app.add_template_filter(human_size, "filesize")
+    app.add_template_filter(device, "device")
 
     @app.context_processor
     def navigation():
         workspace = g.get("workspace")
         return {
             "can": access.can,
+            "self_service_allowed": access.self_service_allowed,
             "STEPS": STEPS,
             "current_workspace": workspace,
             "current_role": g.get("role"),
             "credit_balance": ledger.balance(workspace.id) if workspace else None,
             "plans": app.config["PLANS"],
+            "CONFLICT_MESSAGE": CONFLICT_MESSAGE,
         }
 
 
@@ -135,6 +144,20 @@ def _register_error_pages(app: Flask) -> None:
                     "saved; nothing else changed. Ask whoever runs Scriptreel to free some space.")
 
     app.register_error_handler(OSError, os_error)
+
+    def edited_at_the_same_time(_error: StaleDataError):
+        # Two saves of the same scene crossed (another tab, a colleague): the later one is
+        # refused whole, and what its sender typed is handed back to re-apply.
+        db.session.rollback()
+        typed = {name: value for name, value in request.form.items()
+                 if name not in ("csrf_token", "version") and len(value) > 2 and not value.isdigit()}
+        if request.headers.get("HX-Request"):
+            return notice_fragment("_conflict.html", 409, typed=typed)
+        return render_template("error.html", status=409, title="Changed at the same moment",
+                               message=CONFLICT_MESSAGE), 409
+
+    app.register_error_handler(StaleDataError, edited_at_the_same_time)
+    app.teardown_request(remove_uncommitted_files)
     app.register_error_handler(CSRFError, lambda e: page(
         400, "Form expired", "Your session's security token was missing or out of date. "
         "Reload the page and try again; nothing was changed."))

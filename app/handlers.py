@@ -14,11 +14,13 @@ from pathlib import Path
 from flask import current_app
 from rq import Queue
 
-from . import jobs, production, project_settings
+from . import jobs, production, project_settings, retention
 from .extensions import db
 from .media import get_storage, project_prefix
+from .pipeline import uploads
 from .models import Asset, Job, Project, Segment, Workspace
 from .piece_exchange import SharedPieces
+from .projects.service import lock_project
 from .pipeline.ffmpeg import Cancelled, FFmpegError
 from .pipeline.images import ImageRequest, ProviderError, build_prompt, image_provider
 from .pipeline.llm import ChatConfig
@@ -33,6 +35,7 @@ from .pipeline.video import (
     render_scene_preview,
 )
 from .pipeline.voice import voice_provider
+from .pipeline.voice.base import to_flac
 from .tasks import JobCancelled, JobFailed, Progress
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,14 @@ def link(segment: Segment, **values) -> None:
                        .execution_options(synchronize_session=False))
 
 
+def attach_voice(project: Project, segment: Segment, asset: Asset, text: str | None, duration: float) -> None:
+    """Make a voiceover the scene's own; a scene fitted to its audio follows the new length."""
+    values = {"audio_asset_id": asset.id, "voice_text": text}
+    if db.session.scalar(db.select(Segment.timing_source).where(Segment.id == segment.id)) == "audio":
+        values["seconds"] = round(duration + float(project_settings.get(project, "fit_pad_seconds")), 2)
+    link(segment, **values)
+
+
 def _scene_gone(segment: Segment | None) -> bool:
     return segment is None or db.session.get(Segment, segment.id) is None
 
@@ -81,17 +92,17 @@ def handle_image(job: Job, project: Project, segment: Segment, progress: Progres
                            seed=job.params["seed"], model=model,
                            aspect_ratio=project_settings.get(project, "aspect_ratio"),
                            negative_prompt=job.params.get("negative_prompt", ""))
-    provider = image_provider(
-        model, stability_api_key=_stability_key(project),
-        stability_base_url=current_app.config["STABILITY_BASE_URL"], timeout=90)
     progress(0.05, "Generating the image…")
     try:
+        provider = image_provider(
+            model, stability_api_key=_stability_key(project),
+            stability_base_url=current_app.config["STABILITY_BASE_URL"], timeout=90)
         result = provider.generate(request, on_progress=lambda f, m: progress(0.05 + 0.85 * f, m))
     except ProviderError as exc:
         raise JobFailed(exc.user_message, retryable=exc.retryable) from exc
     progress.check_cancel()
     extension = "png" if result.mime == "image/png" else "jpg"
-    key = f"{project_prefix(project.workspace_id, project.id)}images/job-{job.id}.{extension}"
+    key = f"{project_prefix(project.workspace_id, project.id)}images/job-{job.public_id}.{extension}"
     asset = store_asset(job, project, segment, "image", key, result.data, result.mime,
                         provider=result.provider, model=result.model, prompt=result.prompt,
                         seed=result.seed, meta={"width": result.size[0], "height": result.size[1],
@@ -112,25 +123,92 @@ def _stability_key(project: Project) -> str:
 def handle_voice(job: Job, project: Project, segment: Segment, progress: Progress) -> str:
     if _scene_gone(segment):
         raise JobFailed("The scene was deleted before its voiceover was made.")
-    name = job.params["provider"]
-    provider = voice_provider(name, key=current_app.config["AZURE_SPEECH_KEY"],
-                              region=current_app.config["AZURE_SPEECH_REGION"],
-                              base_url=current_app.config["AZURE_SPEECH_BASE_URL"] or None)
     progress(0.1, "Speaking the scene…")
+    text = segment.text  # what it says; if the scene is edited meanwhile, it shows as out of date
     try:
-        speech = provider.synthesize(segment.text, job.params["voice"], job.params.get("rate"))
+        provider = voice_provider(job.params["provider"], key=current_app.config["AZURE_SPEECH_KEY"],
+                                  region=current_app.config["AZURE_SPEECH_REGION"],
+                                  base_url=current_app.config["AZURE_SPEECH_BASE_URL"] or None)
+        speech = provider.synthesize(text, job.params["voice"], job.params.get("rate"))
     except ProviderError as exc:
         raise JobFailed(exc.user_message, retryable=exc.retryable) from exc
     progress.check_cancel()
-    key = f"{project_prefix(project.workspace_id, project.id)}audio/job-{job.id}.wav"
-    asset = store_asset(job, project, segment, "audio", key, speech.wav, "audio/wav",
-                        provider=speech.provider, model=speech.voice, prompt=segment.text,
-                        meta={"duration": speech.duration, "timing_source": speech.timing_source,
+    flac, duration = to_flac(speech.wav)  # stored compressed; lossless, so nothing is lost before the final mux
+    key = f"{project_prefix(project.workspace_id, project.id)}audio/job-{job.public_id}.flac"
+    asset = store_asset(job, project, segment, "audio", key, flac, "audio/flac",
+                        provider=speech.provider, model=speech.voice, prompt=text,
+                        meta={"duration": duration, "timing_source": speech.timing_source,
                               "words": [list(w) for w in speech.words]})
-    link(segment, audio_asset_id=asset.id)
+    attach_voice(project, segment, asset, text, duration)
     project.touch()
     db.session.commit()
-    return f"Voiceover ready ({speech.duration:.1f} s)."
+    return f"Voiceover ready ({duration:.1f} s)."
+
+
+def _convert_upload(job: Job, project: Project, progress: Progress, kind: str,
+                    segment: Segment | None) -> tuple[Asset, float]:
+    """The uploaded original (kept since the request) as a compressed Asset; the original goes."""
+    incoming = db.session.get(Asset, job.params["asset_id"])
+    if incoming is None:
+        raise JobFailed("The uploaded file is gone; upload it again.")
+    max_seconds = float(job.params["max_seconds"])
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            source = production.local_copy(incoming, Path(work))
+            checked = uploads.check_audio_upload(source, max_bytes=incoming.size, max_seconds=max_seconds)
+            out = Path(work) / f"converted.{checked.encoding.extension}"
+            prepared = uploads.convert_audio_upload(source, out, checked, max_seconds=max_seconds,
+                                                    on_progress=progress, should_cancel=progress.cancelled)
+            progress.check_cancel()
+            key = f"{project_prefix(project.workspace_id, project.id)}{kind}/upload-{job.public_id}.{prepared.extension}"
+            asset = store_asset(job, project, segment, kind, key, out.read_bytes(), prepared.mime,
+                                provider="upload", prompt=job.params.get("voice_text"),
+                                meta={"duration": prepared.duration, "timing_source": "none",
+                                      "original_name": incoming.meta.get("original_name", ""),
+                                      "original_format": prepared.original_format})
+    except uploads.UploadRejected as exc:
+        raise JobFailed(exc.user_message) from exc
+    except Cancelled as exc:
+        raise JobCancelled() from exc
+    return asset, prepared.duration
+
+
+def _drop_incoming(job: Job) -> None:
+    incoming = db.session.get(Asset, job.params["asset_id"])
+    if incoming is not None:
+        db.session.delete(incoming)
+        db.session.commit()
+        get_storage().delete(incoming.storage_key)
+
+
+def handle_recording(job: Job, project: Project, segment: Segment, progress: Progress) -> str:
+    """A user's recording of a scene's narration: converted, then attached as its voiceover."""
+    try:
+        if _scene_gone(segment):
+            raise JobFailed("The scene was deleted before its recording was ready.")
+        asset, duration = _convert_upload(job, project, progress, "audio", segment)
+        attach_voice(project, segment, asset, job.params.get("voice_text"), duration)
+        project.touch()
+        db.session.commit()
+    finally:
+        db.session.rollback()
+        _drop_incoming(job)
+    return f"Recording attached ({duration:.1f} s)."
+
+
+def handle_music(job: Job, project: Project, _segment, progress: Progress) -> str:
+    """Uploaded background music: converted, then set as the project's music (replacing any)."""
+    try:
+        asset, duration = _convert_upload(job, project, progress, "music", None)
+        db.session.commit()
+        project = lock_project(project)
+        project_settings.update(project, music_asset_id=asset.id)
+        db.session.commit()
+        retention.collect(project)  # the music it replaced
+    finally:
+        db.session.rollback()
+        _drop_incoming(job)
+    return f"Music added ({duration:.0f} s)."
 
 
 def handle_preview(job: Job, project: Project, segment: Segment, progress: Progress) -> str:
@@ -149,11 +227,12 @@ def handle_preview(job: Job, project: Project, segment: Segment, progress: Progr
             raise JobCancelled() from exc
         finally:
             production.prune_piece_cache()
-        key = f"{project_prefix(project.workspace_id, project.id)}previews/job-{job.id}.mp4"
+        key = f"{project_prefix(project.workspace_id, project.id)}previews/job-{job.public_id}.mp4"
         asset = store_asset(job, project, segment, "preview", key, out.read_bytes(), "video/mp4",
                             meta={"duration": scene.duration})
     job.result = {"asset_id": asset.id}
     db.session.commit()
+    retention.collect(project)  # the scene's earlier preview
     return "Preview ready."
 
 
@@ -193,7 +272,7 @@ def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> 
             files["chapters"] = (result.chapters, "text/plain")
         ids = {}
         for kind, (path, mime) in files.items():
-            key = f"{prefix}compiles/job-{job.id}/{kind}{path.suffix}"
+            key = f"{prefix}compiles/job-{job.public_id}/{kind}{path.suffix}"
             storage.put_file(key, path, mime)
             asset = store_asset_row(job, project, kind, key, mime, path.stat().st_size)
             ids[kind] = asset.id
@@ -306,32 +385,59 @@ def _refuse_if_script_changed(job: Job, project: Project) -> None:
 
 
 def handle_segment(job: Job, project: Project, _segment, progress: Progress) -> str:
-    """Cut the script with the language model's topics (offline if it fails); undoable like any cut."""
-    from .script import editing
+    """Cut the script (a long one offline, or with the language model's topics, falling back
+    offline if it fails); undoable like any cut."""
+    from .script import editing, history
     _refuse_if_script_changed(job, project)
-    config = llm_config()
-    if config is None:
+    config = llm_config() if job.params.get("method") == "llm" else None
+    if job.params.get("method") == "llm" and config is None:
         raise JobFailed("No language model is configured any more; cut the script offline.")
-    progress(0.1, "Asking the language model for topics…")
+    progress(0.1, "Asking the language model for topics…" if config else "Finding the topics and scenes…")
     cut = segment_script(project.script, llm=config, wpm=job.params["wpm"], min_seconds=job.params["min_seconds"],
                          max_seconds=job.params["max_seconds"])
-    db.session.refresh(project)
+    progress(0.8, "Replacing the scenes…")
+    project = lock_project(project)
     _refuse_if_script_changed(job, project)
-    editing.ensure_base(project)
+    before = history.snapshot(project)
     editing.replace_with(project, cut)
-    editing.record(project, "Automatic segmentation (language model)")
-    project.touch()
+    history.record(project, "Automatic segmentation (language model)" if config else "Automatic segmentation",
+                   before)
     db.session.commit()
+    retention.collect(project)
     topics = len(cut.topics)
-    how = "by the language model." if cut.method == "llm" else f"offline. {cut.note}"
-    return f"Cut into {len(cut.segments)} scenes in {topics} topic{'s' if topics != 1 else ''} {how}"
+    how = "." if not config else ("by the language model." if cut.method == "llm" else f"offline. {cut.note}")
+    return f"Cut into {len(cut.segments)} scenes in {topics} topic{'s' if topics != 1 else ''}{' ' if config else ''}{how}"
+
+
+def handle_batch(job: Job, project: Project, _segment, progress: Progress) -> str:
+    """Queue each scene's image (charging it) or voiceover, so a long batch never holds up a request."""
+    from .assets.service import queue_batch_scene
+    from .ledger import InsufficientCredits
+    ids = job.params["scenes"]
+    what = "image" if job.kind == "images_batch" else "voiceover"
+    queued = 0
+    for done, segment_id in enumerate(ids):
+        progress.check_cancel()
+        segment = db.session.get(Segment, segment_id)
+        if segment is None or segment.project_id != project.id:
+            continue  # deleted or merged away since the batch was asked for
+        try:
+            queued += queue_batch_scene(job, project, segment)
+        except InsufficientCredits as exc:
+            return f"Queued {queued} {what}s of {len(ids)}, then the credits ran out: {exc}"
+        progress((done + 1) / len(ids), f"Queued {queued} {what}{'s' if queued != 1 else ''} of {len(ids)}")
+    return f"Queued {queued} {what}{'s' if queued != 1 else ''}."
 
 
 HANDLERS = {
+    "images_batch": handle_batch,
+    "voices_batch": handle_batch,
     "segment": handle_segment,
     "compile": handle_compile,
     "suggest": handle_suggest,
     "preview": handle_preview,
     "image": handle_image,
     "voice": handle_voice,
+    "recording": handle_recording,
+    "music": handle_music,
 }

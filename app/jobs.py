@@ -2,17 +2,17 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import IntegrityError
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
-from . import ledger
+from . import dispatch, ledger
 from .extensions import db
 from .models import CreditEntry, Job, Project, Segment, utcnow
 from .queue import QueueUnavailable, ensure_reachable, new_job_id, redis_connection
@@ -32,16 +32,32 @@ KINDS = {
     "segment": JobKind("default", 300),  # a language model cuts the script; it falls back offline by itself
     "image": JobKind("images", 300, (10, 30, 90)),
     "voice": JobKind("voice", 300, (10, 30, 90)),
+    "images_batch": JobKind("default", 900),  # queues a batch's image jobs, charging each
+    "voices_batch": JobKind("default", 900),  # queues a batch's voiceover jobs
+    "recording": JobKind("voice", 900),  # an uploaded voiceover, converted to FLAC or AAC
+    "music": JobKind("voice", 1800),     # uploaded background music, likewise
     "preview": JobKind("video", 600),
     "compile": JobKind("video", 3 * 3600),
 }
 RECENT = timedelta(seconds=20)
 
 
+class AlreadyQueued(Exception):
+    """The same kind of job is already queued or running for this scene (or project)."""
+
+    def __init__(self, kind: str, segment: Segment | None):
+        what = {"image": "An image", "voice": "A voiceover", "preview": "A preview", "suggest": "A suggestion",
+                "compile": "A compile", "segment": "A cut", "images_batch": "A batch of images",
+                "voices_batch": "A batch of voiceovers", "music": "Music"}.get(kind, "A job")
+        where = f"scene {segment.position + 1}" if segment else "this project"
+        super().__init__(f"{what} for {where} is already being made; wait for it to finish.")
+
+
 def enqueue(kind: str, *, project: Project, segment: Segment | None = None,
             user_id: int | None = None, batch: str | None = None, params: dict | None = None,
             before_enqueue=None) -> Job:
-    """Record a Job row and put it on its queue; raises QueueUnavailable if Redis is down.
+    """Record a Job row and put it on its queue; raises QueueUnavailable if Redis is down and
+    AlreadyQueued when one is in flight already (a unique index decides, so two clicks can't both win).
 
     ``before_enqueue(job)`` runs after the row exists and before the job can start (charging
     credits there means a refused charge never queues anything).
@@ -52,7 +68,11 @@ def enqueue(kind: str, *, project: Project, segment: Segment | None = None,
               project_id=project.id, segment_id=segment.id if segment else None, batch=batch,
               params=params or {}, created_by_id=user_id, message="Waiting for a worker…")
     db.session.add(job)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise AlreadyQueued(kind, segment) from None
     if before_enqueue:
         try:
             before_enqueue(job)
@@ -60,30 +80,36 @@ def enqueue(kind: str, *, project: Project, segment: Segment | None = None,
             db.session.delete(job)
             db.session.commit()
             raise
-    scale = current_app.config["JOB_RETRY_SCALE"]
-    retry = Retry(max=len(spec.retries), interval=[int(s * scale) for s in spec.retries]) \
-        if spec.retries else None
     try:
-        Queue(spec.queue, connection=redis_connection()).enqueue_call(
-            "app.tasks.run", args=(job.id,), job_id=job.rq_id, timeout=spec.timeout, retry=retry,
-            result_ttl=3600, failure_ttl=7 * 86400)
+        if not dispatch.submit(job):
+            ahead = dispatch.position(job) or 0
+            limit = dispatch.plan_limit(job.workspace_id)
+            job.message = (f"Waiting for your workspace's other jobs ({limit} run at a time on this plan"
+                           f"{f'; {ahead} ahead of this one' if ahead else ''}).")
+            db.session.commit()
     except RedisError as exc:
         finish(job, "failed", QueueUnavailable().args[0])
         raise QueueUnavailable() from exc
     return job
 
 
-def finish(job: Job, state: str, message: str = "", error: str | None = None) -> None:
-    """Move a job to a final state once; the refund hook runs for failures and cancels."""
-    if job.state in ("done", "failed", "cancelled"):
-        return
-    job.state, job.message, job.error = state, message[:300], error
-    job.finished_at = utcnow()
+def finish(job: Job, state: str, message: str = "", error: str | None = None) -> bool:
+    """Move a job to a final state once (the first caller wins; a deleted job stays deleted);
+    the refund hook runs for failures and cancels. Returns whether this call finished it."""
+    values = {"state": state, "message": message[:300], "error": error, "finished_at": utcnow()}
     if state == "done":
-        job.progress = 1.0
+        values["progress"] = 1.0
+    job_id = sa_inspect(job).identity[0]  # readable even when the row is gone
+    won = db.session.execute(db.update(Job).where(Job.id == job_id, Job.state.in_(Job.ACTIVE))
+                             .values(**values).execution_options(synchronize_session=False)).rowcount
     db.session.commit()
+    if not won:
+        return False
+    db.session.refresh(job)
     if state != "done":
         refund_job(job, message or state)
+    dispatch.release(job.workspace_id, job_id)
+    return True
 
 
 def refund_job(job: Job, why: str) -> None:
@@ -91,6 +117,19 @@ def refund_job(job: Job, why: str) -> None:
     charges = db.session.scalars(db.select(CreditEntry).filter_by(job_id=job.id, kind="charge"))
     for charge in list(charges):
         ledger.refund(charge, f"Refund: {why}"[:300])
+
+
+def cancel_for_deletion(project: Project) -> None:
+    """Before a project is deleted: stop its jobs and refund what they were charged; running ones
+    see the cancel flag at their next checkpoint and find the project gone."""
+    for job in db.session.scalars(db.select(Job).filter(Job.project_id == project.id,
+                                                        Job.state.in_(Job.ACTIVE))).all():
+        try:
+            redis_connection().set(cancel_key(job.id), 1, ex=3600)
+        except RedisError:
+            pass
+        _cancel_rq(job)
+        finish(job, "cancelled", "The project was deleted.")
 
 
 def active_jobs(project: Project, kind: str | None = None, include_recent: bool = False) -> list[Job]:
@@ -105,6 +144,17 @@ def active_jobs(project: Project, kind: str | None = None, include_recent: bool 
     return list(db.session.scalars(query.filter(condition).order_by(Job.id)))
 
 
+def reconcile_everywhere() -> None:
+    """What the pages do for their project, for every project with jobs in flight and every
+    workspace's places in the queues: run by each worker every little while, so a lost worker's
+    job ends (and lets the next one in) even when nobody is looking."""
+    for project in db.session.scalars(db.select(Project).filter(Project.id.in_(
+            db.select(Job.project_id).filter(Job.state.in_(Job.ACTIVE))))).all():
+        reconcile(project)
+    for workspace_id in dispatch.workspaces_with_places():
+        dispatch.sweep(workspace_id)
+
+
 def abandoned_after() -> timedelta:
     """A running job whose worker sent no heartbeat for this long was abandoned."""
     return timedelta(seconds=current_app.config["JOB_ABANDONED_SECONDS"])
@@ -115,6 +165,8 @@ def reconcile(project: Project) -> None:
     now = utcnow()
     for job in db.session.scalars(db.select(Job).filter(Job.project_id == project.id,
                                                         Job.state.in_(Job.ACTIVE))):
+        if job.state == "queued" and dispatch.position(job) is not None:
+            continue  # waiting in its workspace's line: not on an RQ queue, by design
         status = _rq_status(job)
         if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
             finish(job, "failed", "The worker stopped this job. Retry it.")
@@ -176,40 +228,3 @@ def cancel_requested(job_id: int) -> bool:
         return bool(redis_connection().exists(cancel_key(job_id)))
     except RedisError:
         return False
-
-
-# --- per-workspace slots -----------------------------------------------------------------------
-# A sorted set per workspace holds the ids of running jobs scored by their last heartbeat; the
-# Lua script drops stale members and admits a job only below the plan's limit, atomically, so
-# the limit holds across any number of workers and machines.
-_ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3]) return 1 end
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3]) redis.call('EXPIRE', KEYS[1], 3600) return 1 end
-return 0
-"""
-
-
-def _slots_key(workspace_id: int) -> str:
-    return f"scriptreel:slots:{workspace_id}"
-
-
-def acquire_slot(job: Job, limit: int) -> bool:
-    now = time.time()
-    stale = now - abandoned_after().total_seconds()
-    return bool(redis_connection().eval(_ACQUIRE, 1, _slots_key(job.workspace_id), stale, now,
-                                        job.id, limit))
-
-
-def refresh_slot(connection, workspace_id: int, job_id: int) -> None:
-    connection.zadd(_slots_key(workspace_id), {str(job_id): time.time()}, xx=True)
-
-
-def release_slot(job: Job) -> None:
-    redis_connection().zrem(_slots_key(job.workspace_id), str(job.id))
-
-
-def plan_limit(workspace) -> int:
-    return int(current_app.config["PLANS"].get(workspace.plan, {}).get("max_concurrent_jobs", 1))

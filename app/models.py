@@ -1,10 +1,12 @@
 """Database tables. Every row that belongs to a workspace carries workspace_id for scoping."""
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -12,6 +14,11 @@ from .extensions import db
 
 ROLES = ("viewer", "editor", "admin", "owner")  # ordered by power
 STEPS = {1: "Script", 2: "Scenes", 3: "Images & audio", 4: "Video"}
+
+
+def spoken_words(text: str | None) -> list[str]:
+    """The words of a narration, case and punctuation aside: what a voiceover has to say."""
+    return re.findall(r"\w+", (text or "").casefold())
 
 
 def utcnow() -> datetime:
@@ -25,10 +32,23 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(db.String(256))
     current_workspace_id: Mapped[int | None] = mapped_column(
         ForeignKey("workspace.id", ondelete="SET NULL", use_alter=True))
+    # Runs this Scriptreel: the operator area, plans, credits, quotas, sign-up (app/operator).
+    is_operator: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # Workspaces this account has created (its first starts on the default plan, later ones on
+    # Free); a counter so that a conditional UPDATE can enforce the limit under concurrency.
+    workspaces_created: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user",
                                                          cascade="all, delete-orphan")
+
+    # The server-side session this request was loaded through (see app/auth/sessions.py).
+    session_token = None
+
+    def get_id(self) -> str:
+        # Flask-Login keeps this in the session and remember-me cookies: naming the server-side
+        # session means ending that session invalidates every cookie that carries it.
+        return f"{self.id}:{self.session_token}" if self.session_token else str(self.id)
 
     def set_password(self, password: str) -> None:
         # Werkzeug's default is scrypt, a memory-hard KDF.
@@ -46,6 +66,10 @@ class Workspace(db.Model):
     # Bumped inside every credit charge so concurrent charges serialise on this row.
     ledger_lock: Mapped[int] = mapped_column(default=0)
     stability_api_key: Mapped[str | None] = mapped_column(db.String(200))
+    # Set by an operator; None means the instance default (setting DEFAULT_STORAGE_QUOTA_MB).
+    storage_quota_mb: Mapped[int | None]
+    # A suspended workspace keeps its data but its members can't use it (see access.check).
+    suspended_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="workspace",
@@ -82,8 +106,13 @@ class Invite(db.Model):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
 
+# Row ids of these tables name storage keys, undo states and jobs: SQLite must never hand out a
+# deleted row's id again (it does by default, for the highest one).
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Project(db.Model):
-    __table_args__ = (Index("ix_project_workspace_updated", "workspace_id", "updated_at"),)
+    __table_args__ = (Index("ix_project_workspace_updated", "workspace_id", "updated_at"), NEVER_REUSE_IDS)
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(db.String(200))
@@ -110,19 +139,20 @@ class Project(db.Model):
 
 
 class Revision(db.Model):
-    """A snapshot of a project's scenes after an edit, for undo and redo."""
+    """One undoable edit: the project's scenes just before it and just after it (see script/history.py)."""
     __table_args__ = (UniqueConstraint("project_id", "position"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     position: Mapped[int]
     label: Mapped[str] = mapped_column(db.String(200))
-    scenes: Mapped[list] = mapped_column(JSON)
+    scenes: Mapped[list] = mapped_column(JSON)  # after the edit
+    scenes_before: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Segment(db.Model):
     """One scene: a piece of narration with its description, timing, image and voiceover."""
-    __table_args__ = (Index("ix_segment_project_position", "project_id", "position"),)
+    __table_args__ = (Index("ix_segment_project_position", "project_id", "position"), NEVER_REUSE_IDS)
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     position: Mapped[int]
@@ -138,6 +168,9 @@ class Segment(db.Model):
         ForeignKey("asset.id", ondelete="SET NULL", use_alter=True))
     audio_asset_id: Mapped[int | None] = mapped_column(
         ForeignKey("asset.id", ondelete="SET NULL", use_alter=True))
+    # The narration the current voiceover speaks; when it differs from ``text`` the voiceover is
+    # out of date (shown, never silently used).
+    voice_text: Mapped[str | None] = mapped_column(db.Text)
     # Bumped by SQLAlchemy on every update: an edit from a stale tab is detected, not applied.
     version: Mapped[int] = mapped_column(default=1)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -148,9 +181,23 @@ class Segment(db.Model):
     image: Mapped[Asset | None] = relationship(foreign_keys=[image_asset_id], post_update=True)
     audio: Mapped[Asset | None] = relationship(foreign_keys=[audio_asset_id], post_update=True)
 
+    @property
+    def voice_outdated(self) -> bool:
+        """The voiceover speaks other words than the scene's text (it was edited since)."""
+        return (self.audio_asset_id is not None and self.voice_text is not None
+                and spoken_words(self.voice_text) != spoken_words(self.text))
+
+    @property
+    def voice_state(self) -> str:
+        """"missing", "outdated" or "current"."""
+        if self.audio_asset_id is None:
+            return "missing"
+        return "outdated" if self.voice_outdated else "current"
+
 
 class Asset(db.Model):
     """A stored media file with its provenance."""
+    __table_args__ = (NEVER_REUSE_IDS,)
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"),
                                               index=True)
@@ -173,10 +220,27 @@ class Asset(db.Model):
     created_by: Mapped[User | None] = relationship()
 
 
+ACTIVE_JOB = "state IN ('queued', 'running')"
+
+
 class Job(db.Model):
     """One background job, keyed by its RQ id; the page polls this row, not Redis."""
+    __table_args__ = (
+        # At most one active job of a kind per scene, and per project for project-wide kinds
+        # (compile, cut, batches): a double click or a second tab can't queue (or charge) twice.
+        Index("ux_job_active_scene", "segment_id", "kind", unique=True,
+              sqlite_where=text(f"{ACTIVE_JOB} AND segment_id IS NOT NULL"),
+              postgresql_where=text(f"{ACTIVE_JOB} AND segment_id IS NOT NULL")),
+        Index("ux_job_active_project", "project_id", "kind", unique=True,
+              sqlite_where=text(f"{ACTIVE_JOB} AND segment_id IS NULL"),
+              postgresql_where=text(f"{ACTIVE_JOB} AND segment_id IS NULL")),
+        NEVER_REUSE_IDS,
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     rq_id: Mapped[str] = mapped_column(db.String(64), unique=True)
+    # Random and never reused (row ids are, on SQLite): the ledger's idempotency keys use it.
+    public_id: Mapped[str] = mapped_column(db.String(32), unique=True,
+                                           default=lambda: uuid.uuid4().hex)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"),
                                               index=True)
     project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"),
@@ -221,3 +285,44 @@ class CreditEntry(db.Model):
 
     project: Mapped[Project | None] = relationship()
     user: Mapped[User | None] = relationship()
+
+
+class UserSession(db.Model):
+    """A signed-in browser: the cookie names it by a random token, stored here only hashed."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str] = mapped_column(db.String(64), default="")
+    user_agent: Mapped[str] = mapped_column(db.String(300), default="")
+    ended_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class InstanceSetting(db.Model):
+    """An instance setting an operator changed; unset keys fall back to the environment."""
+    key: Mapped[str] = mapped_column(db.String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(db.String(200))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OperatorInvite(db.Model):
+    """An operator's invite: whoever uses it gets a new workspace of their own on the chosen plan."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
+    plan: Mapped[str] = mapped_column(db.String(40))
+    workspace_name: Mapped[str | None] = mapped_column(db.String(120))
+    email: Mapped[str | None] = mapped_column(db.String(254))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    workspace_id: Mapped[int | None] = mapped_column(ForeignKey("workspace.id", ondelete="SET NULL"))
+
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    used_by: Mapped[User | None] = relationship(foreign_keys=[used_by_id])
+    workspace: Mapped[Workspace | None] = relationship()

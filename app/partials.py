@@ -1,6 +1,10 @@
 """htmx response helpers shared by the step pages."""
 from flask import make_response, render_template
 
+CONFLICT_MESSAGE = ("This was changed somewhere else (another tab or a colleague) at the same "
+                    "moment, so your change was not applied. Reload to see the newest version, "
+                    "then apply yours again.")
+
 
 def replace_target(template: str, selector: str, **context):
     """Answer a poll with a bigger fragment: swap it into ``selector`` instead of the poller.

@@ -12,7 +12,7 @@ DEFAULTS = {
     "image_model": "draft",
     "voice_provider": "espeak",
     "voice": "gmw/en-US",
-    "voice_rate": 160,
+    "wpm": 160,  # one speaking rate: step 1's duration estimates and the voice both use it
     "fit_pad_seconds": 0.3,
     "transition": "crossfade",
     "transition_seconds": 0.5,
@@ -25,6 +25,11 @@ DEFAULTS = {
 
 def get(project: Project, name: str):
     return project.settings.get(name, DEFAULTS[name])
+
+
+def speaking_rate(project: Project) -> float:
+    """Words per minute (projects from before the rates were one kept the voice's as "voice_rate")."""
+    return float(project.settings.get("wpm") or project.settings.get("voice_rate") or DEFAULTS["wpm"])
 
 
 def scene_get(project: Project, segment: Segment, name: str):

@@ -22,12 +22,13 @@ LOGIN_LIMIT = "10 per minute"
 SIGNUP_LIMIT = "5 per minute;30 per hour"
 INVITE_LIMIT = "30 per hour"
 GENERATE_LIMIT = "60 per minute"
+UPLOAD_LIMIT = "30 per minute;300 per hour"  # each upload is decoded and stored: bounded per member
 
 
 def member_key() -> str:
     """Generation limits count per signed-in user, not per shared office IP."""
     from flask_login import current_user
-    return f"user:{current_user.get_id()}" if current_user.is_authenticated else get_remote_address()
+    return f"user:{current_user.id}" if current_user.is_authenticated else get_remote_address()
 
 
 def _media_origins(app: Flask) -> str:
@@ -43,9 +44,11 @@ def _media_origins(app: Flask) -> str:
 
 
 def init_security(app: Flask) -> None:
-    if app.config["ENV_NAME"] == "production":
-        # Platforms terminate TLS at a proxy: trust its X-Forwarded-* headers (one hop).
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        # Each trusted proxy appends the address it received the request from, so the client is
+        # the entry that many places from the end; anything before it is whatever the client sent.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     limiter.init_app(app)
     media = _media_origins(app)
     policy = "; ".join([

@@ -9,20 +9,19 @@ import errno
 import logging
 import threading
 import time
-from datetime import timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
-from rq import Queue, get_current_job
+from rq import get_current_job
 from rq.exceptions import ShutDownImminentException
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from . import jobs
+from . import dispatch, jobs
 from .extensions import db
+from .media import delete_project_media
 from .models import Job, Project, Segment, Workspace, utcnow
 
 log = logging.getLogger("scriptreel.tasks")
-SLOT_RETRY = timedelta(seconds=3)
 
 
 STORAGE_FULL = ("The media storage is full, so the result could not be saved. Nothing was "
@@ -85,14 +84,13 @@ class Progress:
             raise JobCancelled()
 
 
-def _heartbeat(progress: Progress, workspace_id: int, every: float, stop: threading.Event) -> None:
-    """Keep the job (and its workspace slot) marked alive during long provider calls or encodes."""
+def _heartbeat(progress: Progress, every: float, stop: threading.Event) -> None:
+    """Keep the job marked alive during long provider calls or encodes."""
     while not stop.wait(every):
         try:
             with progress.engine.begin() as conn:
                 conn.execute(update(Job).where(Job.id == progress.job_id)
                              .values(heartbeat_at=utcnow()))
-            jobs.refresh_slot(progress.redis, workspace_id, progress.job_id)
         except Exception:  # a missed beat is harmless; the next one retries
             log.warning("heartbeat failed for job %s", progress.job_id)
 
@@ -102,54 +100,70 @@ def run(job_id: int) -> None:
     job = db.session.get(Job, job_id)
     if job is None or not job.active:
         return  # deleted, finished or cancelled meanwhile: nothing to do
-    workspace = db.session.get(Workspace, job.workspace_id)
-    limit = jobs.plan_limit(workspace)
-    if not jobs.acquire_slot(job, limit):
-        _wait_for_slot(job, limit)
+    if _workspace_suspended(job):
+        jobs.finish(job, "failed", "The workspace is suspended, so nothing runs for it. Ask whoever "
+                    "runs Scriptreel to restore it; nothing was charged for this job.")
         return
-    log.info("job %s (%s) started", job.rq_id, job.kind)
-    job.state, job.started_at, job.heartbeat_at = "running", utcnow(), utcnow()
-    job.message = "Working…"
+    # The row may be deleted with its project while this runs: keep what the end needs.
+    name, project_id, workspace_id = f"{job.rq_id} ({job.kind})", job.project_id, job.workspace_id
+    log.info("job %s started", name)
+    started = db.session.execute(update(Job).where(Job.id == job_id, Job.state == "queued").values(
+        state="running", started_at=utcnow(), heartbeat_at=utcnow(), message="Working…")).rowcount
     db.session.commit()
+    if not started:  # cancelled (or its project deleted) between the check and now
+        dispatch.release(workspace_id, job_id)
+        return
     progress = Progress(job)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, daemon=True, args=(
-        progress, job.workspace_id, current_app.config["JOB_HEARTBEAT_SECONDS"], stop))
+        progress, current_app.config["JOB_HEARTBEAT_SECONDS"], stop))
     beat.start()
     try:
-        _execute(job, progress)
+        _execute(job, progress, name)
     finally:
         stop.set()
-        jobs.release_slot(job)
+        if db.session.scalar(select(Job.state).where(Job.id == job_id)) not in Job.ACTIVE:
+            dispatch.release(workspace_id, job_id)  # (finish() did already; a retry keeps its place)
+        db.session.remove()
+        _sweep_if_project_deleted(workspace_id, project_id)
+
+
+def _project_gone(project_id: int | None) -> bool:
+    return project_id is not None and db.session.get(Project, project_id) is None
+
+
+def _sweep_if_project_deleted(workspace_id: int, project_id: int | None) -> None:
+    """The project was deleted while this job ran: remove whatever the job stored under it since."""
+    if _project_gone(project_id):
+        log.info("project %s was deleted while its job ran; removing what the job left", project_id)
+        delete_project_media(workspace_id, project_id)
         db.session.remove()
 
 
-def _wait_for_slot(job: Job, limit: int) -> None:
-    """The workspace's running jobs use all of its plan's slots: try again in a moment."""
-    _requeue(job, f"Waiting: {limit} job{'s' if limit != 1 else ''} at a time on this plan…",
-             delay=SLOT_RETRY)
+def _workspace_suspended(job: Job) -> bool:
+    workspace = db.session.get(Workspace, job.workspace_id)
+    return workspace is None or workspace.suspended_at is not None
 
 
-def _requeue(job: Job, message: str, delay: timedelta | None = None) -> None:
-    """Put the job back on its queue under a fresh RQ id (this RQ job is ending)."""
-    current = get_current_job()
+def _requeue(job: Job, message: str) -> None:
+    """Put the job back on its queue under a fresh RQ id (this RQ job is ending); it keeps its place."""
     rq_id = jobs.new_job_id()
-    queue = Queue(current.origin, connection=current.connection)
-    if delay:
-        queue.enqueue_in(delay, "app.tasks.run", job.id, job_id=rq_id, job_timeout=current.timeout)
-    else:
-        queue.enqueue_call("app.tasks.run", args=(job.id,), job_id=rq_id, timeout=current.timeout)
+    job.rq_id = rq_id
+    dispatch.push(job)
     # Only now point the row at it, so a status check never sees an id that isn't queued yet.
-    job.rq_id, job.state, job.message = rq_id, "queued", message
+    job.state, job.message = "queued", message
     db.session.commit()
 
 
-def _execute(job: Job, progress: Progress) -> None:
+def _execute(job: Job, progress: Progress, name: str) -> None:
     from .handlers import HANDLERS
-    project = db.session.get(Project, job.project_id)
+    project_id = job.project_id
+    project = db.session.get(Project, project_id)
     segment = db.session.get(Segment, job.segment_id) if job.segment_id else None
     try:
         progress.check_cancel()
+        if project is None:
+            raise JobCancelled()
         message = HANDLERS[job.kind](job, project, segment, progress)
     except JobCancelled:
         db.session.rollback()
@@ -174,17 +188,18 @@ def _execute(job: Job, progress: Progress) -> None:
         db.session.rollback()
         if exc.errno != errno.ENOSPC:
             raise
-        log.error("job %s (%s): media storage is full", job.rq_id, job.kind)
+        log.error("job %s: media storage is full", name)
         jobs.finish(job, "failed", STORAGE_FULL)
         return
     except Exception as exc:
         db.session.rollback()
-        log.exception("job %s (%s) crashed", job.rq_id, job.kind)
+        if _project_gone(project_id):  # its files went with it: nothing to report to anyone
+            log.info("job %s ended: its project was deleted", name)
+            return
+        log.exception("job %s crashed", name)
         jobs.finish(job, "failed", "Something went wrong on our side; nothing was charged for "
                     "it. Retry, and tell whoever runs Scriptreel if it keeps happening.",
                     error=f"{exc.__class__.__name__}: {exc}")
         return
-    db.session.refresh(job)
-    if job.state == "running":
-        jobs.finish(job, "done", message or "Done.")
-    log.info("job %s (%s) finished: %s", job.rq_id, job.kind, job.state)
+    jobs.finish(job, "done", message or "Done.")  # unless a cancel or a deletion got there first
+    log.info("job %s finished", name)

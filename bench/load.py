@@ -46,6 +46,7 @@ def start_server(workdir: Path) -> tuple[str, list[subprocess.Popen], EmbeddedRe
     env = dict(os.environ, SCRIPTREEL_ENV="production", SECRET_KEY=secrets.token_urlsafe(48),
                SESSION_COOKIE_SECURE="0", REDIS_URL=redis.url, PORT=str(port),
                SCRIPTREEL_INSTANCE_PATH=str(workdir / "instance"), RATELIMIT_ENABLED="0",
+               SIGNUP_MODE="open",  # simulated users sign up themselves
                WEB_CONCURRENCY=os.environ.get("WEB_CONCURRENCY", "2"))
     python = sys.executable
     subprocess.run([python, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,

@@ -15,7 +15,7 @@ server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 120); do grep -q "running at" "$work/server.log" && break; sleep 0.5; done
 project=$(.venv/bin/python bench/security_session.py "$base" "$work/cookies.json" | sed -n 's/.*project //p')
-# Logging out or deleting the target would end the authenticated scan early. Debian's wapiti
+# Logging out, ending sessions or deleting the target would end the authenticated scan early. Debian's wapiti
 # 3.0.4 builds exclusion patterns that Python 3.11's re rejects; run it with that one fixed.
 wapiti() {
   /usr/bin/python3 -c '
@@ -27,7 +27,7 @@ sys.argv[0] = "wapiti"
 wapiti_main()' "$@"
 }
 wapiti -u "$base/" --scope folder -c "$work/cookies.json" \
-  -x "$base/logout" -x "$base/projects/$project/delete" \
+  -x "$base/logout" -x "$base/account/sessions/*" -x "$base/projects/$project/delete" \
   -d 4 --max-links-per-page 60 --max-files-per-dir 40 --max-attack-time 60 \
   --max-scan-time "${1:-900}" --flush-session -f txt -o "$work/report.txt" -v 1 > "$work/wapiti.log" 2>&1 || tail -20 "$work/wapiti.log"
 echo "=== wapiti findings (scan of $base as an editor) ==="

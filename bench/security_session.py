@@ -19,7 +19,8 @@ def main(base: str, cookie_file: str) -> None:
     with httpx.Client(base_url=base) as owner:
         form(owner, "/signup", "/signup", name="Owner", email="owner@example.com",
              password="owner passphrase", confirm="owner passphrase")
-        page = form(owner, "/workspace/", "/workspace/invites", role="editor").text
+        form(owner, "/workspace/", "/workspace/invites", role="editor")
+        page = owner.get("/workspace/").text  # the new link is shown once, after the redirect
         link = re.search(r'id="invite-link" class="copyable" readonly value="[^"]*(/invite/[^"]+)"', page).group(1)
     with httpx.Client(base_url=base) as editor:
         token = link.rsplit("/", 1)[1]

@@ -139,6 +139,16 @@ def make_member(app):
 
 
 @pytest.fixture
+def operator(app, make_member):
+    """An instance operator, with a workspace of their own; returns their email (not logged in)."""
+    email, _ = make_member("owner", name="Opal")
+    with app.app_context():
+        db.session.scalar(db.select(User).filter_by(email=email)).is_operator = True
+        db.session.commit()
+    return email
+
+
+@pytest.fixture
 def project_with_scenes(app, owner):
     """A logged-in owner and a project cut into scenes: (client, project_id, [segment ids])."""
     client, _ = owner

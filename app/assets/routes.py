@@ -10,7 +10,7 @@ from flask_login import current_user
 from .. import ledger, project_settings
 from ..access import permission, project_or_404, segment_or_404
 from ..extensions import db
-from ..jobs import active_jobs, cancel, enqueue
+from ..jobs import AlreadyQueued, active_jobs, cancel, enqueue
 from ..models import Asset, Job, Project
 from ..partials import replace_target
 from ..pipeline import uploads
@@ -18,7 +18,7 @@ from ..pipeline.images import MODELS
 from ..pipeline.voice import voice_provider
 from ..projects.routes import step_context
 from ..queue import QueueUnavailable, new_job_id
-from ..security import GENERATE_LIMIT, limiter, member_key
+from ..security import GENERATE_LIMIT, UPLOAD_LIMIT, limiter, member_key
 from ..text import clean
 from . import service
 
@@ -26,7 +26,6 @@ bp = Blueprint("assets", __name__, url_prefix="/projects/<int:project_id>")
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
 MAX_IMAGE_PIXELS = 60_000_000
 MAX_AUDIO_BYTES = 50 * 1024 * 1024
-MAX_AUDIO_SECONDS = 600
 
 
 
@@ -35,14 +34,14 @@ def _latest_jobs(project: Project) -> dict[int, dict[str, Job]]:
     latest: dict[int, dict[str, Job]] = {}
     for job in db.session.scalars(db.select(Job).filter(
             Job.project_id == project.id, Job.segment_id.is_not(None),
-            Job.kind.in_(("image", "voice", "preview"))).order_by(Job.id)):
+            Job.kind.in_(("image", "voice", "recording", "preview"))).order_by(Job.id)):
         latest.setdefault(job.segment_id, {})[job.kind] = job
     return latest
 
 
-def _versions(project: Project) -> dict[int, list[Asset]]:
+def _versions(project: Project, kind: str = "image") -> dict[int, list[Asset]]:
     by_scene: dict[int, list[Asset]] = {}
-    for asset in db.session.scalars(db.select(Asset).filter_by(project_id=project.id, kind="image")
+    for asset in db.session.scalars(db.select(Asset).filter_by(project_id=project.id, kind=kind)
                                     .order_by(Asset.id.desc())):
         if asset.segment_id:
             by_scene.setdefault(asset.segment_id, []).append(asset)
@@ -52,14 +51,19 @@ def _versions(project: Project) -> dict[int, list[Asset]]:
 def _context(project: Project) -> dict:
     plan_tier = service.plan_tier()
     running = active_jobs(project)  # repairs abandoned jobs before the status lines are read
+    missing = service.missing_images(project)
     return {"project": project, "latest": _latest_jobs(project), "versions": _versions(project),
             "models": MODELS, "plan_tier": plan_tier, "cost": service.image_cost,
             "model_for": lambda s: service.model_for(project, s),
             "allowed": lambda m: service.tier_allows(plan_tier, m),
             "too_long": service.audio_too_long, "settings": project_settings,
             "balance": ledger.balance(project.workspace_id),
-            "missing_cost": sum(service.image_cost(service.model_for(project, s))
-                                for s in project.segments if not s.image_asset_id),
+            "missing": missing, "missing_cost": sum(service.image_cost(service.model_for(project, s)) for s in missing),
+            "images_in_flight": service.in_flight(project, "image"),
+            "batches": [j for j in running if j.kind.endswith("_batch")],
+            "outdated": [s for s in project.segments if s.voice_outdated],
+            "audio_versions": _versions(project, "audio"),
+            "unavailable": service.unavailable_models(),
             "any_active": bool(running)}
 
 
@@ -124,18 +128,41 @@ def save_settings(project_id: int):
                      "Azure voice names look like en-US-JennyNeural.")
         else:
             values["voice"] = voice
-    if "voice_rate" in form:
-        rate = form.get("voice_rate", type=int)
+    if "wpm" in form:
+        rate = form.get("wpm", type=int)
         if rate is None or not 80 <= rate <= 300:
             error = "The speaking rate must be between 80 and 300 words per minute."
         else:
-            values["voice_rate"] = rate
+            values["wpm"] = rate
     project_settings.update(project, **values)
     db.session.commit()
     if "voice_provider" in values:  # the voice field itself changes: reload the page
         return "", 204, {"HX-Refresh": "true"}
     return _grid(project, 422 if error else 200, error=error,
                  notice=None if error else "Saved.")
+
+
+STALE = ("Scene {n} was changed in another tab or by someone else since this page was loaded, "
+         "so nothing was done. What you typed is kept below; send it again to use it.")
+REFUSALS = (service.NotAllowed, ledger.InsufficientCredits, QueueUnavailable, AlreadyQueued)
+
+
+def _size_of(file) -> int:
+    """The upload's real size (only the first bytes past the limit are ever read)."""
+    file.stream.seek(0, 2)
+    size = file.stream.tell()
+    file.stream.seek(0)
+    return size
+
+
+def _stale(segment) -> bool:
+    sent = request.form.get("version", type=int)
+    return sent is not None and sent != segment.version
+
+
+def _refuse_stale(project: Project, segment, **typed):
+    return _grid(project, 409, error=STALE.format(n=segment.position + 1), error_for=segment.id,
+                 typed={segment.id: typed})
 
 
 @bp.post("/assets/scenes/<int:segment_id>/image")
@@ -145,20 +172,23 @@ def generate_image(project_id: int, segment_id: int):
     """Generate (or regenerate) one scene's image with the description as edited here."""
     project = project_or_404(project_id)
     segment = segment_or_404(project, segment_id)
-    description = clean(request.form.get("description", segment.description)).strip()
+    description = clean(request.form.get("description", segment.description)).strip()[:4000]
+    if _stale(segment):
+        return _refuse_stale(project, segment, description=description)
     model = request.form.get("model") or service.model_for(project, segment)
     if not description and not segment.text.strip():
         return _grid(project, 422, error="Describe the scene first.", error_for=segment.id)
     if description != segment.description:
-        segment.description = description[:4000]
+        segment.description = description
     try:
+        service.check_model(model)
         if model != project_settings.get(project, "image_model"):
-            service.check_model(model)
             segment.settings = {**segment.settings, "image_model": model}
-        service.queue_image(project, segment, description or segment.text, model)
-    except (service.NotAllowed, ledger.InsufficientCredits, QueueUnavailable) as exc:
+        service.queue_image(project, segment, description or segment.text, model, user_id=current_user.id)
+    except REFUSALS as exc:
         db.session.rollback()
-        return _grid(project_or_404(project_id), 422, error=str(exc), error_for=segment_id)
+        return _grid(project_or_404(project_id), 409 if isinstance(exc, AlreadyQueued) else 422,
+                     error=str(exc), error_for=segment_id)
     return _grid(project)
 
 
@@ -168,76 +198,97 @@ def generate_image(project_id: int, segment_id: int):
 def generate_missing(project_id: int):
     project = project_or_404(project_id)
     try:
-        jobs = service.queue_missing_images(project)
-    except (service.NotAllowed, ledger.InsufficientCredits, QueueUnavailable) as exc:
-        return _grid(project, 422, error=str(exc))
-    return _grid(project, notice=f"Queued {len(jobs)} image{'s' if len(jobs) != 1 else ''}."
-                 if jobs else "Every scene has an image.")
+        _job, count = service.generate_missing_images(project)
+    except REFUSALS as exc:
+        return _grid(project, 409 if isinstance(exc, AlreadyQueued) else 422, error=str(exc))
+    return _grid(project, notice=_batch_notice(count, "image", "Every scene has an image or one on its way."))
 
 
-@bp.post("/assets/scenes/<int:segment_id>/image/<int:asset_id>/use")
+def _batch_notice(count: int, what: str, nothing: str) -> str:
+    if not count:
+        return nothing
+    cap = current_app.config["MAX_BATCH_SCENES"]
+    more = " That is the most one batch does: start another when it is done." if count == cap else ""
+    return f"Queueing {count} {what}{'s' if count != 1 else ''}; progress shows on each scene.{more}"
+
+
+@bp.post("/assets/scenes/<int:segment_id>/<any(image, audio):kind>/<int:asset_id>/use")
 @permission("edit")
-def use_version(project_id: int, segment_id: int, asset_id: int):
+def use_version(project_id: int, segment_id: int, kind: str, asset_id: int):
+    """Switch a scene to an earlier image (with the description it was made from) or voiceover."""
     project = project_or_404(project_id)
     segment = segment_or_404(project, segment_id)
     asset = db.session.scalar(db.select(Asset).filter_by(id=asset_id, project_id=project.id,
-                                                         segment_id=segment.id, kind="image"))
+                                                         segment_id=segment.id, kind=kind))
     if asset is None:
         abort(404)
-    segment.image_asset_id = asset.id
+    if kind == "image":
+        segment.image_asset_id = asset.id
+        if asset.meta.get("description"):
+            segment.description = asset.meta["description"]
+    else:
+        segment.audio, segment.voice_text = asset, asset.prompt
+        if segment.timing_source == "audio":
+            service.fit_to_audio(project, segment)
     project.touch()
     db.session.commit()
     return _grid(project, notice=f"Scene {segment.position + 1} uses the chosen version.")
 
 
 @bp.post("/assets/scenes/<int:segment_id>/image/upload")
+@limiter.limit(UPLOAD_LIMIT, key_func=member_key)
 @permission("edit")
 def upload_image(project_id: int, segment_id: int):
     project = project_or_404(project_id)
     segment = segment_or_404(project, segment_id)
     file = request.files.get("image")
     fit = request.form.get("fit", "crop")
+    description = clean(request.form.get("image_description"), multiline=False).strip()[:4000]
+    if _stale(segment):
+        return _refuse_stale(project, segment, image_description=description)
     if file is None or not file.filename:
         return _grid(project, 422, error="Choose a PNG, JPEG or WebP image.", error_for=segment.id)
     try:
         prepared = uploads.prepare_image_upload(
             file.stream.read(MAX_IMAGE_BYTES + 1), project_settings.image_size(project),
             fit="letterbox" if fit == "letterbox" else "crop",
-            max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_IMAGE_PIXELS)
+            max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_IMAGE_PIXELS, file_size=_size_of(file))
     except uploads.UploadRejected as exc:
         return _grid(project, 422, error=str(exc), error_for=segment.id)
+    name = Path(file.filename).name[:200]
     asset = service.store_upload(project, "image", prepared.data, prepared.mime,
                                  "png" if prepared.mime == "image/png" else "jpg", segment,
                                  width=prepared.size[0], height=prepared.size[1], fit=fit,
-                                 original_name=Path(file.filename).name[:200],
+                                 original_name=name, description=description,
                                  original_size=list(prepared.original_size))
     segment.image_asset_id = asset.id
+    if description:
+        segment.description = description
     project.touch()
     db.session.commit()
     return _grid(project, notice=f"Scene {segment.position + 1}: your image is in use (no credits used).")
 
 
 @bp.post("/assets/scenes/<int:segment_id>/audio/upload")
+@limiter.limit(UPLOAD_LIMIT, key_func=member_key)
 @permission("edit")
 def upload_audio(project_id: int, segment_id: int):
+    """A recording of the scene's narration: checked now, converted and attached by a job."""
     project = project_or_404(project_id)
     segment = segment_or_404(project, segment_id)
     file = request.files.get("audio")
+    if _stale(segment):
+        return _refuse_stale(project, segment)
     if file is None or not file.filename:
-        return _grid(project, 422, error="Choose a WAV, MP3, M4A or OGG recording.",
+        return _grid(project, 422, error="Choose a WAV, FLAC, MP3, M4A or OGG recording.",
                      error_for=segment.id)
     try:
-        asset, prepared = service.store_audio_upload(
-            project, file, "audio", max_bytes=MAX_AUDIO_BYTES, max_seconds=MAX_AUDIO_SECONDS,
-            segment=segment)
-    except uploads.UploadRejected as exc:
-        return _grid(project, 422, error=str(exc), error_for=segment.id)
-    segment.audio_asset_id = asset.id
-    project.touch()
-    db.session.commit()
-    note = " It is longer than the scene: use “Fit to audio”." if service.audio_too_long(segment) else ""
-    return _grid(project, notice=f"Scene {segment.position + 1}: recording attached "
-                                 f"({prepared.duration:.1f} s).{note}")
+        service.receive_recording(project, file, "audio", max_bytes=MAX_AUDIO_BYTES,
+                                  max_seconds=current_app.config["MAX_VOICEOVER_MINUTES"] * 60,
+                                  segment=segment)
+    except (uploads.UploadRejected, QueueUnavailable, AlreadyQueued) as exc:
+        return _grid(project, 422, error=getattr(exc, "user_message", str(exc)), error_for=segment.id)
+    return _grid(project, notice=f"Scene {segment.position + 1}: converting your recording…")
 
 
 @bp.post("/assets/scenes/<int:segment_id>/voice")
@@ -247,27 +298,45 @@ def generate_voice(project_id: int, segment_id: int):
     project = project_or_404(project_id)
     segment = segment_or_404(project, segment_id)
     try:
-        service.queue_voice(project, segment)
-    except QueueUnavailable as exc:
+        service.queue_voice(project, segment, user_id=current_user.id)
+    except (QueueUnavailable, AlreadyQueued) as exc:
         return _grid(project, 422, error=str(exc), error_for=segment.id)
     return _grid(project)
 
 
-@bp.post("/assets/voice/all")
+@bp.post("/assets/scenes/<int:segment_id>/voice/keep")
+@permission("edit")
+def keep_voice(project_id: int, segment_id: int):
+    """The user listened: the voiceover still fits the edited text, so it is no longer flagged."""
+    project = project_or_404(project_id)
+    segment = segment_or_404(project, segment_id)
+    if _stale(segment):
+        return _refuse_stale(project, segment)
+    if segment.audio_asset_id:
+        segment.voice_text = segment.text
+        db.session.commit()
+    return _grid(project, notice=f"Scene {segment.position + 1} keeps its voiceover.")
+
+
+@bp.post("/assets/voice/<any(all, outdated):which>")
 @limiter.limit(GENERATE_LIMIT, key_func=member_key)
 @permission("edit")
-def voice_all(project_id: int):
+def voice_many(project_id: int, which: str):
+    """Voice the scenes without a current voiceover (every scene with redo=1), or only those whose
+    voiceover is out of date."""
     project = project_or_404(project_id)
-    targets = [s for s in project.segments
-               if request.form.get("redo") == "1" or not s.audio_asset_id]
-    batch = new_job_id()
+    redo = request.form.get("redo") == "1"
+    wanted = {"all": lambda s: redo or s.voice_state != "current",
+              "outdated": lambda s: s.voice_outdated}[which]
     try:
-        for segment in targets:
-            service.queue_voice(project, segment, batch=batch)
-    except QueueUnavailable as exc:
+        _job, count = service.voice_scenes(project, wanted)
+    except (QueueUnavailable, AlreadyQueued) as exc:
         return _grid(project, 422, error=str(exc))
-    return _grid(project, notice=f"Voicing {len(targets)} scene{'s' if len(targets) != 1 else ''}."
-                 if targets else "Every scene has a voiceover.")
+    return _grid(project, notice=voicing_notice(count))
+
+
+def voicing_notice(count: int) -> str:
+    return _batch_notice(count, "voiceover", "Nothing to voice: every scene has a current voiceover or one on its way.")
 
 
 @bp.post("/assets/scenes/<int:segment_id>/fit")
@@ -301,7 +370,7 @@ def preview(project_id: int, segment_id: int):
         return _grid(project, 422, error="Give the scene an image first.", error_for=segment.id)
     try:
         enqueue("preview", project=project, segment=segment, user_id=current_user.id)
-    except QueueUnavailable as exc:
+    except (QueueUnavailable, AlreadyQueued) as exc:
         return _grid(project, 422, error=str(exc), error_for=segment.id)
     return _grid(project)
 
@@ -310,7 +379,7 @@ def preview(project_id: int, segment_id: int):
 @permission("edit")
 def cancel_all(project_id: int):
     project = project_or_404(project_id)
-    count = cancel([j for j in active_jobs(project) if j.kind in ("image", "voice", "preview")])
+    count = cancel([j for j in active_jobs(project) if j.kind in ("image", "voice", "recording", "preview")])
     return _grid(project, notice=f"Cancelling {count} job{'s' if count != 1 else ''}. "
                                  "Credits for images not made are refunded.")
 
@@ -325,12 +394,14 @@ def retry(project_id: int, segment_id: int):
     kind = request.form.get("kind")
     try:
         if kind == "image":
-            service.queue_image(project, segment, segment.description or segment.text,
-                                service.model_for(project, segment))
+            model = service.model_for(project, segment)
+            service.check_model(model)
+            service.queue_image(project, segment, segment.description or segment.text, model,
+                                user_id=current_user.id)
         elif kind == "voice":
-            service.queue_voice(project, segment)
+            service.queue_voice(project, segment, user_id=current_user.id)
         else:
             abort(400)
-    except (service.NotAllowed, ledger.InsufficientCredits, QueueUnavailable) as exc:
+    except REFUSALS as exc:
         return _grid(project, 422, error=str(exc), error_for=segment.id)
     return _grid(project)

@@ -1,4 +1,4 @@
-"""Credit history with filters and CSV export; admins grant credits."""
+"""Credit history with filters and CSV export; admins grant credits when self-service is on."""
 import csv
 import io
 from datetime import datetime, timedelta
@@ -17,12 +17,12 @@ from flask_login import current_user
 
 from .. import ledger
 from ..access import permission
+from ..ledger import KINDS
 from ..extensions import db
 from ..models import CreditEntry, Project
 from ..text import clean
 
 bp = Blueprint("credits", __name__, url_prefix="/credits")
-KINDS = {"grant": "Grant", "monthly": "Monthly plan credits", "charge": "Charge", "refund": "Refund"}
 
 
 def _parse_date(value: str | None):
@@ -78,7 +78,7 @@ def _csv_safe(value: str) -> str:
 
 
 @bp.post("/grant")
-@permission("manage")
+@permission("manage", self_service=True)
 def grant():
     amount = request.form.get("amount", type=int)
     reason = clean(request.form.get("reason"), multiline=False).strip()[:200] or "Granted by an admin"

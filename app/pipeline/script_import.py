@@ -9,6 +9,8 @@ from pathlib import PurePath
 
 import charset_normalizer
 
+from app.text import clean, has_visible_text
+
 DEFAULT_MAX_BYTES = 2_000_000
 DEFAULT_MAX_CHARS = 200_000
 TEXT_SUFFIXES = {"", ".txt", ".text", ".md", ".markdown"}
@@ -75,15 +77,19 @@ def decode_script(
 
 
 def validate_script_text(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> str:
-    """Pasted or decoded text as a script: line endings normalised, refused if empty or too long."""
+    """Pasted or decoded text as a script: line endings normalised, invisible characters dropped,
+    refused if nothing visible is left or it is too long."""
     text = normalise_line_endings(text)
     if not text:
         raise ScriptImportError("The script is empty.")
     if not text.strip():
         raise ScriptImportError("The script has no words, only spaces and line breaks.")
+    if not has_visible_text(text):
+        raise ScriptImportError("The script has no visible text, only invisible characters "
+                                "(such as zero-width spaces). Paste or upload the words to narrate.")
     if len(text) > max_chars:
         raise ScriptImportError(f"The script has {len(text):,} characters; the limit is {max_chars:,}.")
-    return text
+    return clean(text)
 
 
 def normalise_line_endings(text: str) -> str:

@@ -5,8 +5,8 @@ from sqlalchemy import func
 
 from ..access import can, permission, project_or_404
 from ..extensions import db
-from ..media import delete_project_media
-from ..models import STEPS, Asset, Job, Project
+from .service import delete_project
+from ..models import STEPS, Asset, Job, Project, Segment
 from ..text import clean
 from .forms import ProjectForm
 
@@ -14,12 +14,22 @@ bp = Blueprint("projects", __name__)
 STEP_ENDPOINTS = {1: "script.page", 2: "scenes.page", 3: "assets.page", 4: "video.page"}
 
 
-def project_status(project: Project, running: set[int], with_video: set[int]) -> str:
+def project_status(project: Project, running: set[int], videos: dict, edited: dict) -> str:
     if project.id in running:
         return "Working…"
-    if project.id in with_video:
-        return "Video ready"
+    if project.id in videos:
+        changed, made = edited.get(project.id), videos[project.id]
+        return "Edited since the last video" if changed and made and changed > made else "Video ready"
     return "Not started" if project.step == 1 and not project.script else "In progress"
+
+
+def _outdated_voices(ids: list[int]) -> dict[int, int]:
+    """Per project, how many scenes have a voiceover that no longer matches their text."""
+    counts: dict[int, int] = {}
+    for segment in db.session.scalars(db.select(Segment).filter(
+            Segment.project_id.in_(ids), Segment.audio_asset_id.is_not(None))):
+        counts[segment.project_id] = counts.get(segment.project_id, 0) + segment.voice_outdated
+    return counts
 
 
 @bp.get("/")
@@ -34,11 +44,14 @@ def index():
     ids = [p.id for p in projects]
     running = set(db.session.scalars(db.select(Job.project_id).filter(
         Job.project_id.in_(ids), Job.state.in_(Job.ACTIVE)))) if ids else set()
-    with_video = set(db.session.scalars(db.select(Asset.project_id).filter(
-        Asset.project_id.in_(ids), Asset.kind == "video"))) if ids else set()
+    videos = dict(db.session.execute(db.select(Job.project_id, func.max(Job.finished_at)).filter(
+        Job.project_id.in_(ids), Job.kind == "compile", Job.state == "done").group_by(Job.project_id)).all())
+    edited = dict(db.session.execute(db.select(Segment.project_id, func.max(Segment.updated_at)).filter(
+        Segment.project_id.in_(videos)).group_by(Segment.project_id)).all()) if videos else {}
     template = "projects/_list.html" if request.headers.get("HX-Request") else "projects/index.html"
     return render_template(template, projects=projects, search=search, form=ProjectForm(),
-                           status=lambda p: project_status(p, running, with_video))
+                           outdated=_outdated_voices(ids) if ids else {},
+                           status=lambda p: project_status(p, running, videos, edited))
 
 
 @bp.post("/projects")
@@ -92,9 +105,7 @@ def confirm_delete(project_id: int):
 def delete(project_id: int):
     project = project_or_404(project_id)
     title = project.title
-    db.session.delete(project)
-    db.session.commit()
-    delete_project_media(g.workspace.id, project_id)
+    delete_project(project)
     flash(f"Deleted “{title}” and its media.", "success")
     return redirect(url_for(".index"))
 

@@ -1,29 +1,29 @@
-"""Editing the cut: merge, split, move boundaries, topics, and undo/redo by snapshots."""
+"""Editing the cut: merge, split, move boundaries, text, topics and re-cuts, keeping each scene's
+images, voiceovers and descriptions coherent (undo and redo live in history.py).
+
+What an edit can keep, it keeps: a merge joins both voiceovers and keeps the second image as a
+version; a split divides the voiceover where the sentence is spoken and gives both halves the
+image. What it can't keep in step, it leaves visibly out of date (Segment.voice_outdated).
+"""
 from __future__ import annotations
 
 import re
 
+from .. import project_settings
+from ..assets import derived
 from ..extensions import db
-from ..models import Asset, Project, Revision, Segment
+from ..models import Asset, Project, Segment, spoken_words
 from ..pipeline.segmentation import Segmentation, estimate_seconds, sentence_spans
-
-HISTORY_LIMIT = 60
-SNAPSHOT_FIELDS = ("id", "text", "topic_title", "description", "notes", "seconds",
-                   "timing_source", "settings", "image_asset_id", "audio_asset_id")
 
 
 class EditRefused(ValueError):
     """An edit that would break the cut; the message is shown on the scene."""
 
 
-def wpm(project: Project) -> float:
-    return float(project.settings.get("wpm", 150))
-
-
 def retime(project: Project, segment: Segment) -> None:
     """Scenes timed by estimate follow their text; fitted or typed durations stay."""
     if segment.timing_source in (None, "estimate"):  # None: a new row, before its default
-        segment.seconds = round(estimate_seconds(segment.text, wpm(project)), 1)
+        segment.seconds = round(estimate_seconds(segment.text, project_settings.speaking_rate(project)), 1)
 
 
 def _renumber(project: Project) -> None:
@@ -33,87 +33,26 @@ def _renumber(project: Project) -> None:
         project.segments[0].topic_title = "Introduction"  # the first scene always opens a topic
 
 
-# --- history ---------------------------------------------------------------------------------
-
-def _snapshot(project: Project) -> list[dict]:
-    return [{f: getattr(s, f) for f in SNAPSHOT_FIELDS} for s in project.segments]
+def _join(first: str, second: str) -> str:
+    return f"{first.rstrip()} {second.lstrip()}".strip()
 
 
-def _revisions(project: Project):
-    return db.select(Revision).filter_by(project_id=project.id)
+def _adopt_versions(into: Segment, source: Segment) -> None:
+    """Every image and voiceover version of ``source`` becomes a version of ``into``."""
+    db.session.execute(db.update(Asset).where(Asset.segment_id == source.id).values(segment_id=into.id))
 
 
-def record(project: Project, label: str, coalesce: str | None = None) -> None:
-    """Store the scenes as they are now as the newest revision (dropping any redo branch).
-
-    Consecutive edits with the same ``coalesce`` key (typing in one scene) share one revision.
-    """
-    db.session.flush()
-    db.session.execute(db.delete(Revision).where(Revision.project_id == project.id,
-                                                 Revision.position > project.history_position))
-    last = db.session.scalar(_revisions(project).filter_by(position=project.history_position))
-    if last is not None and coalesce and last.label == coalesce:
-        last.scenes = _snapshot(project)
-        return
-    position = project.history_position + 1 if last is not None else 0
-    db.session.add(Revision(project_id=project.id, position=position, scenes=_snapshot(project),
-                            label=coalesce or label))
-    project.history_position = position
-    db.session.execute(db.delete(Revision).where(Revision.project_id == project.id,
-                                                 Revision.position <= position - HISTORY_LIMIT))
-    project.touch()
+def _set_voice(segment: Segment, asset: Asset | None, text: str | None) -> None:
+    segment.audio_asset_id = asset.id if asset else None
+    segment.voice_text = text if asset else None
 
 
-def ensure_base(project: Project) -> None:
-    """Before the first recorded edit, keep the starting state so it can be undone to."""
-    if db.session.scalar(_revisions(project).limit(1)) is None and project.segments:
-        record(project, "Start")
-
-
-def can_undo(project: Project) -> bool:
-    return db.session.scalar(_revisions(project).filter(
-        Revision.position < project.history_position).limit(1)) is not None
-
-
-def can_redo(project: Project) -> bool:
-    return db.session.scalar(_revisions(project).filter(
-        Revision.position > project.history_position).limit(1)) is not None
-
-
-def step_history(project: Project, delta: int) -> str | None:
-    """Undo (delta=-1) or redo (+1); returns the label of what was undone/redone."""
-    target = db.session.scalar(_revisions(project).filter_by(
-        position=project.history_position + delta))
-    if target is None:
-        return None
-    undone = db.session.scalar(_revisions(project).filter_by(
-        position=project.history_position if delta < 0 else target.position))
-    _restore(project, target.scenes)
-    project.history_position = target.position
-    project.touch()
-    return undone.label if undone else None
-
-
-def _restore(project: Project, scenes: list[dict]) -> None:
-    existing = {s.id: s for s in project.segments}
-    keep = []
-    for position, data in enumerate(scenes):
-        segment = existing.pop(data["id"], None)
-        if segment is None:
-            segment = Segment(id=data["id"], project_id=project.id, position=position)
-            db.session.add(segment)
-        for field in SNAPSHOT_FIELDS[1:]:
-            setattr(segment, field, data[field])
-        segment.position = position
-        keep.append(segment)
-        # Re-link media to a scene that undo brought back, so its image versions show again.
-        for asset_id in (data["image_asset_id"], data["audio_asset_id"]):
-            if asset_id:
-                db.session.execute(db.update(Asset).where(Asset.id == asset_id)
-                                   .values(segment_id=data["id"]))
-    for orphan in existing.values():
-        db.session.delete(orphan)
-    project.segments = keep
+def _fitted(project: Project, segment: Segment) -> None:
+    """A scene timed by its voiceover follows the new voiceover's length."""
+    if segment.timing_source == "audio" and segment.audio_asset_id:
+        audio = db.session.get(Asset, segment.audio_asset_id)
+        pad = float(project_settings.get(project, "fit_pad_seconds"))
+        segment.seconds = round(float(audio.meta.get("duration", 0)) + pad, 2)
 
 
 # --- whole-script segmentation ----------------------------------------------------------------
@@ -127,12 +66,12 @@ def narration(scene_text: str) -> str:
 
 
 def replace_with(project: Project, cut: Segmentation) -> None:
-    """Replace all scenes with an automatic segmentation."""
-    for old in list(project.segments):
-        db.session.delete(old)
-    project.segments = []
-    db.session.flush()
-    opens_topic, seen = None, set()
+    """Replace the scenes with an automatic cut; a scene whose words didn't change is kept as it
+    was (description, image, voiceover, versions), only moved."""
+    unchanged: dict[tuple[str, ...], list[Segment]] = {}
+    for old in project.segments:
+        unchanged.setdefault(tuple(spoken_words(old.text)), []).append(old)
+    scenes, opens_topic, seen = [], None, set()
     for scene in cut.segments:
         if scene.topic not in seen:
             seen.add(scene.topic)
@@ -140,51 +79,96 @@ def replace_with(project: Project, cut: Segmentation) -> None:
         text = narration(scene.text)
         if not text:
             continue  # a heading with no narration under it: its title passes to the next scene
-        segment = Segment(position=len(project.segments), text=text, topic_title=opens_topic,
-                          settings={})
-        retime(project, segment)
-        project.segments.append(segment)
+        same = unchanged.get(tuple(spoken_words(text)))
+        if same:
+            segment = same.pop(0)
+            segment.text = text
+        else:
+            segment = Segment(project_id=project.id, text=text, settings={})
+            retime(project, segment)
+        segment.topic_title = opens_topic
+        scenes.append(segment)
         opens_topic = None
+    kept = {id(s) for s in scenes}
+    for old in list(project.segments):
+        if id(old) not in kept:
+            db.session.delete(old)
+    project.segments = scenes
     _renumber(project)
 
 
 # --- scene edits ------------------------------------------------------------------------------
 
-def _join(first: str, second: str) -> str:
-    return f"{first.rstrip()} {second.lstrip()}".strip()
-
-
 def merge(project: Project, index: int) -> None:
-    """Merge scene ``index`` with the one after it."""
+    """Merge scene ``index`` with the one after it: texts, descriptions and notes joined, both
+    voiceovers joined in order, the first image current and the second one a version."""
     segments = project.segments
     if not 0 <= index < len(segments) - 1:
         raise EditRefused("There is no next scene to merge with.")
     first, second = segments[index], segments[index + 1]
+    timings = (first.timing_source, second.timing_source)
+    total_seconds = first.seconds + second.seconds
+    voice = derived.joined_voice(project, first, second)
     first.text = _join(first.text, second.text)
-    first.description = first.description or second.description
-    first.notes = "\n".join(n for n in (first.notes, second.notes) if n)
+    first.description = "\n".join(d for d in (first.description, second.description) if d.strip())
+    first.notes = "\n".join(n for n in (first.notes, second.notes) if n.strip())
     first.image_asset_id = first.image_asset_id or second.image_asset_id
-    if first.timing_source != "estimate":
-        first.timing_source = "estimate"  # the old duration no longer fits the longer text
-    retime(project, first)
+    _adopt_versions(first, second)
+    if voice is not None:
+        _set_voice(first, *voice)
+    if timings == ("estimate", "estimate"):
+        retime(project, first)
+    else:  # the pacing the user chose (or fitted) is kept: both scenes' time together
+        first.seconds = round(total_seconds, 2)
+        first.timing_source = "audio" if timings == ("audio", "audio") else "manual"
     segments.remove(second)
     db.session.delete(second)
     _renumber(project)
 
 
-def split(project: Project, index: int, offset: int) -> None:
-    """Split scene ``index`` at a character offset of its text."""
+def split(project: Project, index: int, offset: int) -> str | None:
+    """Split scene ``index`` at a character offset of its text; both halves keep the image (the
+    second as a copy) and the voiceover is divided where that sentence is spoken.
+
+    Returns a note for the user when the voiceover could not be divided.
+    """
     segment = project.segments[index]
     head, tail = segment.text[:offset].rstrip(), segment.text[offset:].lstrip()
     if not head or not tail:
         raise EditRefused("Split inside the text: both new scenes need some words.")
-    segment.text = head
-    retime(project, segment)
     new = Segment(project_id=project.id, position=index + 1, text=tail, settings={},
-                  notes="", description="")
-    retime(project, new)
+                  notes="", description=segment.description, timing_source=segment.timing_source)
+    db.session.add(new)
     project.segments.insert(index + 1, new)
+    db.session.flush()
+    if segment.image_asset_id:
+        new.image_asset_id = derived.copied_image(project, segment.image_asset_id, new).id
+    halves = derived.split_voice(project, segment, offset, new)
+    note = None
+    if halves:
+        (head_voice, head_text), (tail_voice, tail_text) = halves
+        _set_voice(segment, head_voice, head_text)
+        _set_voice(new, tail_voice, tail_text)
+    elif segment.audio_asset_id:
+        note = ("The voiceover could not be divided at that sentence: the first scene keeps it "
+                "(marked out of date) and the second has none. Re-voice both (free).")
+    segment.text = head
+    _split_time(project, segment, new)
     _renumber(project)
+    return note
+
+
+def _split_time(project: Project, first: Segment, second: Segment) -> None:
+    if first.timing_source == "manual":  # share the chosen duration in proportion to the words
+        share = len(first.text) / max(1, len(first.text) + len(second.text))
+        total = first.seconds
+        first.seconds, second.seconds = round(total * share, 2), round(total * (1 - share), 2)
+        return
+    for scene in (first, second):
+        if scene.timing_source == "audio" and not scene.audio_asset_id:
+            scene.timing_source = "estimate"
+        retime(project, scene)
+        _fitted(project, scene)
 
 
 def sentence_offsets(text: str) -> list[int]:
@@ -193,7 +177,8 @@ def sentence_offsets(text: str) -> list[int]:
 
 
 def move_boundary(project: Project, index: int, direction: str) -> None:
-    """Move the boundary after scene ``index`` one sentence earlier or later."""
+    """Move the boundary after scene ``index`` one sentence earlier or later; the moved
+    sentence's narration moves with it when it can be cut out of its voiceover."""
     segments = project.segments
     if not 0 <= index < len(segments) - 1:
         raise EditRefused("This is the last scene; there is no boundary after it.")
@@ -202,23 +187,37 @@ def move_boundary(project: Project, index: int, direction: str) -> None:
         cuts = sentence_offsets(before.text)
         if not cuts:
             raise EditRefused("This scene has one sentence; merge it instead.")
+        moved_voice = derived.move_voice(project, before, after, cuts[-1], to_next=True)
         before.text, moved = before.text[:cuts[-1]].rstrip(), before.text[cuts[-1]:].strip()
         after.text = _join(moved, after.text)
     else:
         cuts = sentence_offsets(after.text)
         if not cuts:
             raise EditRefused("The next scene has one sentence; merge it instead.")
+        moved_voice = derived.move_voice(project, before, after, cuts[0], to_next=False)
         moved, after.text = after.text[:cuts[0]].strip(), after.text[cuts[0]:].lstrip()
         before.text = _join(before.text, moved)
-    retime(project, before)
-    retime(project, after)
+    if moved_voice:
+        (before_voice, before_text), (after_voice, after_text) = moved_voice
+        _set_voice(before, before_voice, before_text)
+        _set_voice(after, after_voice, after_text)
+    for scene in (before, after):
+        retime(project, scene)
+        _fitted(project, scene)
 
 
 def set_text(project: Project, segment: Segment, text: str) -> None:
-    if not text.strip():
-        raise EditRefused("A scene needs some text; delete the scene instead.")
+    """New words for a scene; its voiceover stays (playable) and shows as out of date."""
+    if not spoken_words(text):
+        raise EditRefused("A scene needs some words; delete the scene instead.")
     segment.text = text.strip()
     retime(project, segment)
+
+
+def keep_voice(segment: Segment) -> None:
+    """The user heard the voiceover and it fits the edited text: it is current again."""
+    if segment.audio_asset_id:
+        segment.voice_text = segment.text
 
 
 def delete(project: Project, index: int) -> None:

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..access import permission, project_or_404
+from .. import project_settings, retention
 from ..extensions import db
+from ..projects.service import lock_project
 from ..handlers import llm_config, script_fingerprint
-from ..jobs import active_jobs, enqueue
+from ..jobs import AlreadyQueued, active_jobs, enqueue
 from ..models import Project, Segment
 from ..pipeline.script_import import (
     ScriptImportError,
@@ -21,16 +23,19 @@ from ..pipeline.segmentation import word_count
 from ..projects.routes import step_context
 from ..queue import QueueUnavailable
 from ..text import clean
-from . import editing
+from . import editing, history
 
 bp = Blueprint("script", __name__, url_prefix="/projects/<int:project_id>")
+bp.add_app_template_global(script_fingerprint, "script_fingerprint")
 
-SETTING_LIMITS = {"wpm": (80, 260, 150), "min_seconds": (1, 30, 4), "max_seconds": (3, 60, 15)}
+SETTING_LIMITS = {"wpm": (80, 300, project_settings.DEFAULTS["wpm"]), "min_seconds": (1, 30, 4),
+                  "max_seconds": (3, 60, 15)}
 
 
 def segmentation_settings(project: Project) -> dict:
-    return {name: project.settings.get(name, default)
-            for name, (_lo, _hi, default) in SETTING_LIMITS.items()}
+    return {"wpm": project_settings.speaking_rate(project),
+            **{name: project.settings.get(name, default)
+               for name, (_lo, _hi, default) in SETTING_LIMITS.items() if name != "wpm"}}
 
 
 def totals(project: Project) -> dict:
@@ -43,7 +48,7 @@ def totals(project: Project) -> dict:
 def _editor(project: Project, status: int = 200, error: str | None = None,
             error_for: int | None = None, notice: str | None = None):
     return render_template("script/_editor.html", project=project, totals=totals(project),
-                           can_undo=editing.can_undo(project), can_redo=editing.can_redo(project),
+                           can_undo=history.can_undo(project), can_redo=history.can_redo(project),
                            error=error, error_for=error_for, notice=notice,
                            sentence_offsets=editing.sentence_offsets), status
 
@@ -55,7 +60,7 @@ def _page(project: Project, status: int = 200, **extra):
                            cutting=active_jobs(project, "segment", include_recent=True),
                            llm_model=llm and llm.model, llm_host=llm and urlparse(llm.base_url).hostname,
                            cut_method=project.settings.get("cut_method", "offline"),
-                           can_undo=editing.can_undo(project), can_redo=editing.can_redo(project),
+                           can_undo=history.can_undo(project), can_redo=history.can_redo(project),
                            sentence_offsets=editing.sentence_offsets, **extra,
                            **step_context(project, 1)), status
 
@@ -66,21 +71,29 @@ def page(project_id: int):
     return _page(project_or_404(project_id))
 
 
+def _script_changed_elsewhere(project: Project) -> bool:
+    """The page sends the fingerprint of the script it showed; another save since makes it stale."""
+    seen = request.form.get("script_version")
+    return seen is not None and seen != script_fingerprint(project.script)
+
+
 @bp.post("/script/text")
 @permission("edit")
 def save_script(project_id: int):
     """Autosave of the script box as the user types."""
-    project = project_or_404(project_id)
+    project = lock_project(project_or_404(project_id))
     text = clean(request.form.get("script"))
     limit = current_app.config["MAX_SCRIPT_CHARS"]
+    if _script_changed_elsewhere(project):
+        return render_template("script/_script_state.html", project=project, conflict=True), 409
     if len(text) > limit:
-        return render_template("script/_save_state.html", error=(
+        return render_template("script/_script_state.html", project=project, error=(
             f"The script is {len(text):,} characters; the limit is {limit:,}. "
             "The last version within the limit is kept.")), 422
     project.script = text
     project.touch()
     db.session.commit()
-    return render_template("script/_save_state.html", saved=True)
+    return render_template("script/_script_state.html", project=project, saved=True)
 
 
 @bp.post("/script/upload")
@@ -100,7 +113,8 @@ def upload(project_id: int):
     project.script = text
     project.touch()
     db.session.commit()
-    return _page(project, notice=f"Imported {file.filename}: {word_count(text):,} words.")
+    flash(f"Imported {file.filename}: {word_count(text):,} words.", "success")
+    return redirect(url_for("script.page", project_id=project.id), 303)
 
 
 def _read_settings(project: Project) -> dict | str:
@@ -123,8 +137,12 @@ def _read_settings(project: Project) -> dict | str:
 @permission("edit")
 def segment(project_id: int):
     """Cut (or re-cut) the script into scenes with the chosen settings; undoable."""
-    project = project_or_404(project_id)
+    project = lock_project(project_or_404(project_id))
     if "script" in request.form:
+        if _script_changed_elsewhere(project):
+            return _page(project, 409, typed_script=request.form["script"], import_error=(
+                "The script was changed in another tab or by someone else since you opened this page, "
+                "so nothing was cut. Your text is in the box below: cut again to use it."))
         project.script = clean(request.form["script"])
     try:
         validate_script_text(project.script, current_app.config["MAX_SCRIPT_CHARS"])
@@ -136,29 +154,32 @@ def segment(project_id: int):
         return _page(project, 422, import_error=settings)
     method = "llm" if request.form.get("method") == "llm" else "offline"
     project.settings = {**project.settings, **settings, "cut_method": method}
-    if method == "llm":
-        return _cut_with_llm(project, settings)
-    cut = cut_into_scenes(project.script, wpm=settings["wpm"], min_seconds=settings["min_seconds"],
-                          max_seconds=settings["max_seconds"])
-    editing.ensure_base(project)
-    editing.replace_with(project, cut)
-    editing.record(project, "Automatic segmentation")
-    db.session.commit()
-    return _page(project, notice=f"Cut into {len(cut.segments)} scenes in {len(cut.topics)} "
-                                 f"topic{'s' if len(cut.topics) != 1 else ''}.")
-
-
-def _cut_with_llm(project: Project, settings: dict):
-    """Queue the language model cut (it takes seconds); the page polls until it is done."""
-    db.session.commit()  # the script and settings are kept whatever happens next
-    if llm_config() is None:
+    if method == "llm" and llm_config() is None:
+        db.session.commit()  # the script and settings are kept
         return _page(project, 422, import_error="No language model is configured on this server; "
                                                 "use the offline analysis.")
-    if any(j.active for j in active_jobs(project, "segment")):
-        return _page(project, 409, import_error="The script is already being cut; wait for that to finish.")
+    if method == "llm" or len(project.script) > current_app.config["CUT_IN_REQUEST_MAX_CHARS"]:
+        return _cut_in_background(project, settings, method)
+    cut = cut_into_scenes(project.script, wpm=settings["wpm"], min_seconds=settings["min_seconds"],
+                          max_seconds=settings["max_seconds"])
+    before = history.snapshot(project)
+    editing.replace_with(project, cut)
+    history.record(project, "Automatic segmentation", before)
+    db.session.commit()
+    retention.collect(project)
+    flash(f"Cut into {len(cut.segments)} scenes in {len(cut.topics)} "
+          f"topic{'s' if len(cut.topics) != 1 else ''}.", "success")
+    return redirect(url_for("script.page", project_id=project.id), 303)  # a reload must not cut again
+
+
+def _cut_in_background(project: Project, settings: dict, method: str):
+    """Queue a cut that takes seconds (a language model, a long script); the page polls until it is done."""
+    db.session.commit()  # the script and settings are kept whatever happens next
     try:
         enqueue("segment", project=project, user_id=current_user.id,
-                params={**settings, "script": script_fingerprint(project.script)})
+                params={**settings, "method": method, "script": script_fingerprint(project.script)})
+    except AlreadyQueued:
+        return _page(project, 409, import_error="The script is already being cut; wait for that to finish.")
     except QueueUnavailable as exc:
         return _page(project, 503, import_error=str(exc))
     return redirect(url_for("script.page", project_id=project.id), 303)  # a reload must not queue it again
@@ -187,40 +208,53 @@ def _scene(project: Project, segment_id: int) -> tuple[int, Segment]:
 def _text_saved(project: Project, segment: Segment, status: int = 200, error: str | None = None):
     """Typing must keep focus and caret, so text saves update only the scene's figures."""
     return render_template("script/_text_saved.html", project=project, s=segment, error=error,
-                           conflict=status == 409,
-                           totals=totals(project), can_undo=editing.can_undo(project),
-                           can_redo=editing.can_redo(project)), status
+                           conflict=status == 409, mine=request.form.get("text", ""),
+                           totals=totals(project), can_undo=history.can_undo(project),
+                           can_redo=history.can_redo(project)), status
+
+
+STALE = ("This scene was changed in another tab or by someone else since you opened it, so "
+         "your edit was not applied.")
+
+
+def _stale(project: Project, index: int) -> bool:
+    """Whether the versions the page sent (this scene's, and its neighbour's for edits that touch
+    two scenes) are older than the database's."""
+    segments = project.segments
+    neighbour = {"previous": index - 1, "next": index + 1}.get(request.form.get("neighbour", ""))
+    checks = [(index, request.form.get("version", type=int))]
+    if neighbour is not None and 0 <= neighbour < len(segments):
+        checks.append((neighbour, request.form.get("neighbour_version", type=int)))
+    return any(sent is not None and sent != segments[i].version for i, sent in checks)
 
 
 def _edit(project_id: int, segment_id: int, label: str, change, coalesce: str | None = None,
           respond=None):
     """Apply one scene edit, record it for undo, and answer with the refreshed editor."""
-    project = project_or_404(project_id)
+    project = lock_project(project_or_404(project_id))
     index, segment = _scene(project, segment_id)
-    expected = request.form.get("version", type=int)
-    if expected is not None and expected != segment.version:
-        message = ("This scene was changed in another tab or by someone else since you opened "
-                   "it, so your edit was not applied.")
+    if _stale(project, index):
         if respond:
-            return respond(project, segment, 409, message)
-        return _editor(project, 409, error_for=segment.id, error=message + " Here is the newest version.")
-    editing.ensure_base(project)
+            return respond(project, segment, 409, STALE)
+        return _editor(project, 409, error_for=segment.id, error=STALE + " Here is the newest version.")
+    before = history.snapshot(project)
     try:
-        change(project, index, segment)
+        note = change(project, index, segment)
     except editing.EditRefused as exc:
         db.session.rollback()
         if respond:
             return respond(project, segment, 422, str(exc))
         return _editor(project_or_404(project_id), 422, error=str(exc), error_for=segment_id)
-    editing.record(project, label, coalesce)
+    history.record(project, label, before, coalesce)
     db.session.commit()
-    return respond(project, segment) if respond else _editor(project)
+    retention.collect(project)
+    return respond(project, segment) if respond else _editor(project, notice=note)
 
 
 @bp.post("/script/scenes/<int:segment_id>/merge")
 @permission("edit")
 def merge(project_id: int, segment_id: int):
-    with_previous = request.form.get("with") == "previous"
+    with_previous = request.form.get("neighbour") == "previous"
 
     def change(project, index, _segment):
         if with_previous and index == 0:
@@ -237,7 +271,7 @@ def split(project_id: int, segment_id: int):
     def change(project, index, segment):
         if offset is None or not 0 < offset < len(segment.text):
             raise editing.EditRefused("Put the cursor where the scene should be split.")
-        editing.split(project, index, offset)
+        return editing.split(project, index, offset)
     return _edit(project_id, segment_id, "Split scene", change)
 
 
@@ -260,6 +294,14 @@ def edit_text(project_id: int, segment_id: int):
     return _edit(project_id, segment_id, "Edit text",
                  lambda project, _i, segment: editing.set_text(project, segment, text),
                  coalesce=f"Edit text of scene {segment_id}", respond=_text_saved)
+
+
+@bp.post("/script/scenes/<int:segment_id>/keep-voice")
+@permission("edit")
+def keep_voice(project_id: int, segment_id: int):
+    """The voiceover still fits the edited text (the user listened): stop flagging it."""
+    return _edit(project_id, segment_id, "Keep a voiceover",
+                 lambda _project, _i, segment: editing.keep_voice(segment))
 
 
 @bp.post("/script/scenes/<int:segment_id>/delete")
@@ -292,19 +334,26 @@ def topic(project_id: int, segment_id: int):
                  coalesce=f"Rename topic {segment_id}" if action == "rename" else None)
 
 
+def _step_history(project_id: int, step, done: str, nothing: str):
+    """Undo or redo, unless the page is behind: then it shows what changed instead."""
+    project = lock_project(project_or_404(project_id))
+    seen = request.form.get("at", type=int)
+    if seen is not None and seen != project.history_position:
+        return _editor(project, 409, error="The cut was changed in another tab or by someone else "
+                       "since you opened this page, so nothing was undone or redone. Here is the "
+                       "newest version.")
+    label = step(project)
+    db.session.commit()
+    return _editor(project, notice=f"{done}: {label}." if label else nothing)
+
+
 @bp.post("/script/undo")
 @permission("edit")
 def undo(project_id: int):
-    project = project_or_404(project_id)
-    label = editing.step_history(project, -1)
-    db.session.commit()
-    return _editor(project, notice=f"Undid: {label}." if label else "Nothing to undo.")
+    return _step_history(project_id, history.undo, "Undid", "Nothing to undo.")
 
 
 @bp.post("/script/redo")
 @permission("edit")
 def redo(project_id: int):
-    project = project_or_404(project_id)
-    label = editing.step_history(project, +1)
-    db.session.commit()
-    return _editor(project, notice=f"Redid: {label}." if label else "Nothing to redo.")
+    return _step_history(project_id, history.redo, "Redid", "Nothing to redo.")

@@ -1,25 +1,25 @@
 """Step 4: check, compile with live progress, play, download, and manage previous compiles."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
-from .. import project_settings
+from .. import project_settings, retention
 from ..access import permission, project_or_404, segment_or_404
-from ..assets.service import store_audio_upload
+from ..assets.routes import voicing_notice
+from ..assets.service import receive_recording, voice_scenes
 from ..extensions import db
-from ..jobs import active_jobs, cancel, enqueue
+from ..jobs import AlreadyQueued, active_jobs, cancel, enqueue
 from ..models import Asset, Job, Project
 from ..partials import replace_target
 from ..pipeline import uploads
 from ..projects.routes import step_context
 from ..queue import QueueUnavailable
-from ..security import GENERATE_LIMIT, limiter, member_key
+from ..security import GENERATE_LIMIT, UPLOAD_LIMIT, limiter, member_key
 from . import service
 
 bp = Blueprint("video", __name__, url_prefix="/projects/<int:project_id>")
 MAX_MUSIC_BYTES = 80 * 1024 * 1024
-MAX_MUSIC_SECONDS = 30 * 60
 
 
 def _running(project: Project) -> Job | None:
@@ -46,6 +46,7 @@ def _context(project: Project, **extra) -> dict:
     compiles = service.finished_compiles(project)
     running = _running(project)
     return {"project": project, "problems": service.preflight(project), "running": running,
+            "music_job": next(iter(active_jobs(project, "music", include_recent=True)), None),
             "eta": _eta(running) if running else None, "failed": _last_failed(project),
             "compiles": [(job, files) for job, files in
                          ((job, service.outputs(job)) for job in compiles) if "video" in files],
@@ -104,20 +105,32 @@ def scene_transition(project_id: int, segment_id: int):
 
 
 @bp.post("/video/music")
+@limiter.limit(UPLOAD_LIMIT, key_func=member_key)
 @permission("edit")
 def upload_music(project_id: int):
     project = project_or_404(project_id)
     file = request.files.get("music")
     if file is None or not file.filename:
-        return _area(project, 422, error="Choose a music file (WAV, MP3, M4A or OGG).")
+        return _area(project, 422, error="Choose a music file (WAV, FLAC, MP3, M4A or OGG).")
     try:
-        asset, _prepared = store_audio_upload(project, file, "music", max_bytes=MAX_MUSIC_BYTES,
-                                              max_seconds=MAX_MUSIC_SECONDS)
-    except uploads.UploadRejected as exc:
-        return _area(project, 422, error=str(exc))
-    project_settings.update(project, music_asset_id=asset.id)
-    db.session.commit()
-    return _area(project, notice="Background music added; it is ducked under the voice.")
+        receive_recording(project, file, "music", max_bytes=MAX_MUSIC_BYTES,
+                          max_seconds=current_app.config["MAX_MUSIC_MINUTES"] * 60)
+    except (uploads.UploadRejected, QueueUnavailable, AlreadyQueued) as exc:
+        return _area(project, 422, error=getattr(exc, "user_message", str(exc)))
+    return _area(project, notice="Converting the music… it is added when ready and ducked under the voice.")
+
+
+@bp.get("/video/music/status")
+@permission("view")
+def music_status(project_id: int):
+    """The polling line of a music conversion; once it is over, the whole area refreshes."""
+    project = project_or_404(project_id)
+    context = _context(project)
+    job = context["music_job"]
+    if job is None or not job.active:
+        error = job.message if job is not None and job.state == "failed" else None
+        return replace_target("video/_area.html", "#compile-area", **context, error=error)
+    return render_template("video/_music_status.html", **context)
 
 
 @bp.post("/video/music/remove")
@@ -126,6 +139,7 @@ def remove_music(project_id: int):
     project = project_or_404(project_id)
     project.settings = {k: v for k, v in project.settings.items() if k != "music_asset_id"}
     db.session.commit()
+    retention.collect(project)  # its file goes too: nothing else points at it
     return _area(project, notice="Background music removed.")
 
 
@@ -134,16 +148,35 @@ def remove_music(project_id: int):
 @permission("edit")
 def compile_video(project_id: int):
     project = project_or_404(project_id)
-    blocking = [p for p in service.preflight(project) if p.blocking]
+    problems = service.preflight(project)
+    blocking = [p for p in problems if p.blocking]
     if blocking:
         return _area(project, 422, error="Fix these first: " + " ".join(p.message for p in blocking))
     if _running(project):
         return _area(project, notice="A compile is already running.")
+    question = service.voice_question(problems)
+    if question and request.form.get("confirm") != "voice":
+        return _area(project, 409, question=question)  # never drop narration without asking
     try:
         enqueue("compile", project=project, user_id=current_user.id)
+    except AlreadyQueued:
+        return _area(project, notice="A compile is already running.")
     except QueueUnavailable as exc:
         return _area(project, 422, error=str(exc))
     return _area(project)
+
+
+@bp.post("/video/revoice")
+@limiter.limit(GENERATE_LIMIT, key_func=member_key)
+@permission("edit")
+def revoice(project_id: int):
+    """Re-voice every scene whose voiceover is out of date, from the pre-flight list."""
+    project = project_or_404(project_id)
+    try:
+        _job, count = voice_scenes(project, lambda s: s.voice_outdated)
+    except (QueueUnavailable, AlreadyQueued) as exc:
+        return _area(project, 422, error=str(exc))
+    return _area(project, notice=voicing_notice(count) + " Compile when they are ready.")
 
 
 @bp.get("/video/progress")

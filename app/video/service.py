@@ -1,6 +1,7 @@
 """Compiles: what to check first, what a finished compile consists of, and removing one."""
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class Problem:
     segment_id: int | None = None
     blocking: bool = False
     fixed_in: str = "assets"  # where the "Fix it" link leads: the scene's card in step 3, or "captions"
+    voice: str | None = None  # "missing" or "outdated" narration: asked about before compiling
 
 
 def preflight(project: Project) -> list[Problem]:
@@ -31,7 +33,12 @@ def preflight(project: Project) -> list[Problem]:
         if s.image is None:
             problems.append(Problem(f"Scene {n} has no image.", s.id, blocking=True))
         if s.audio is None:
-            problems.append(Problem(f"Scene {n} has no voiceover; it will be silent.", s.id))
+            problems.append(Problem(f"Scene {n} has no voiceover; it will be silent.", s.id, voice="missing"))
+        elif s.voice_outdated:
+            said, written = where_they_differ(s.voice_text, s.text)
+            problems.append(Problem(
+                f"Scene {n}'s voiceover is out of date: it says “{said}” where the text now says "
+                f"“{written}”.", s.id, voice="outdated"))
         elif s.audio.meta.get("duration", 0) > s.seconds + 0.05:
             problems.append(Problem(
                 f"Scene {n}'s voiceover ({s.audio.meta['duration']:.1f} s) is longer than the "
@@ -42,6 +49,30 @@ def preflight(project: Project) -> list[Problem]:
                 "would show as empty boxes. Switch burned-in captions off (the SRT and VTT files show them "
                 "fine) or reword the scene.", s.id, fixed_in="captions"))
     return problems
+
+
+def where_they_differ(said: str | None, written: str, context: int = 4) -> tuple[str, str]:
+    """The stretch where two versions of a narration part ways, with a few words around it."""
+    a, b = (said or "").split(), written.split()
+    ops = [op for op in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes() if op[0] != "equal"]
+    if not ops:
+        return " ".join(a), " ".join(b)
+    first, last = ops[0], ops[-1]
+
+    def excerpt(words: list[str], start: int, end: int) -> str:
+        lo, hi = max(0, start - context), min(len(words), end + context)
+        text = " ".join(words[lo:hi]) or "(nothing)"
+        return ("…" if lo else "") + text + ("…" if hi < len(words) else "")
+    return excerpt(a, first[1], last[2]), excerpt(b, first[3], last[4])
+
+
+def voice_question(problems: list[Problem]) -> str | None:
+    """What to ask before compiling with scenes whose narration is missing or out of date."""
+    voice = [p for p in problems if p.voice]
+    if not voice:
+        return None
+    return (f"{len(voice)} scene{'s' if len(voice) != 1 else ''} would be compiled without "
+            "current narration (listed above). Compile anyway?")
 
 
 def download_name(project: Project, extension: str) -> str:

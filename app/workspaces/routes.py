@@ -8,6 +8,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user
@@ -23,21 +24,27 @@ from .service import (
     MembershipError,
     change_role,
     create_invite,
-    create_workspace,
+    create_own_workspace,
+    creation_refusal,
     remove_member,
 )
+from .usage import storage_usage
 
 bp = Blueprint("workspaces", __name__, url_prefix="/workspace")
+# The session key that carries a new invite link from the POST to the page it redirects to.
+NEW_INVITE_LINK = "new_invite_link"
 
 
-def _settings_page(**extra):
+def _settings_page(invite_form: InviteForm | None = None):
     members = sorted(g.workspace.memberships, key=lambda m: (-ROLES.index(m.role), m.user.name))
     invites = db.session.scalars(db.select(Invite).filter(
         Invite.workspace_id == g.workspace.id, Invite.used_at.is_(None),
         Invite.expires_at > utcnow()).order_by(Invite.created_at.desc())).all()
     return render_template("workspaces/settings.html", members=members, invites=invites,
-                           invite_form=extra.pop("invite_form", InviteForm()),
-                           ROLES=ROLES, **extra)
+                           invite_form=invite_form or InviteForm(), ROLES=ROLES,
+                           new_invite_link=session.pop(NEW_INVITE_LINK, None),
+                           storage=storage_usage(g.workspace),
+                           credits_used=ledger.used_this_month([g.workspace.id])[g.workspace.id])
 
 
 @bp.get("/")
@@ -59,7 +66,7 @@ def rename():
 
 
 @bp.post("/plan")
-@permission("plan")
+@permission("plan", self_service=True)
 def change_plan():
     plan = request.form.get("plan", "")
     if plan not in current_app.config["PLANS"]:
@@ -102,8 +109,9 @@ def invite():
             flash(str(exc), "error")
         else:
             db.session.commit()
-            link = url_for("auth.invite", token=token, _external=True)
-            return _settings_page(new_invite_link=link, invite_form=InviteForm(formdata=None))
+            # Shown once on the page the browser is sent to, so a reload doesn't post again.
+            session[NEW_INVITE_LINK] = url_for("auth.invite", token=token, _external=True)
+            return redirect(url_for(".settings", _anchor="invite"))
     return _settings_page(invite_form=form), 422
 
 
@@ -125,7 +133,7 @@ def revoke_invite(invite_id: int):
 def set_role(membership_id: int):
     membership = membership_or_404(membership_id)
     try:
-        change_role(membership, request.form.get("role", ""), g.role)
+        change_role(membership, request.form.get("role", ""), current_user.id)
         db.session.commit()
         flash(f"{membership.user.name} is now {membership.role}.", "success")
     except MembershipError as exc:
@@ -140,7 +148,7 @@ def remove(membership_id: int):
     membership = membership_or_404(membership_id)
     name = membership.user.name
     try:
-        remove_member(membership, g.role)
+        remove_member(membership, current_user.id)
         db.session.commit()
         flash(f"{name} was removed from the workspace.", "success")
     except MembershipError as exc:
@@ -164,10 +172,23 @@ def switch():
 @signed_in
 def new():
     form = NewWorkspaceForm()
+    if refusal := creation_refusal(current_user):
+        return render_template("workspaces/new.html", form=form, refusal=refusal), 403
     if form.validate_on_submit():
-        create_workspace(current_user, form.name.data.strip())
+        name = clean(form.name.data, multiline=False).strip()
+        if not name:
+            form.name.errors.append("Give the workspace a name.")
+            return render_template("workspaces/new.html", form=form), 422
+        try:
+            workspace = create_own_workspace(current_user, name)
+        except MembershipError as exc:
+            db.session.rollback()
+            return render_template("workspaces/new.html", form=form, refusal=str(exc)), 403
         db.session.commit()
-        flash(f"Workspace “{form.name.data.strip()}” created. You are its owner.", "success")
-        return redirect(url_for("projects.index"))
-    return render_template("workspaces/new.html", form=form)
+        plan = current_app.config["PLANS"][workspace.plan]
+        flash(f"Workspace “{name}” created. It is on the {plan['label']} plan and you are its "
+              "owner.", "success")
+        # Without the video generator the projects page would only refuse: show the plan instead.
+        return redirect(url_for("projects.index" if plan["video_generator"] else ".settings"))
+    return render_template("workspaces/new.html", form=form), 422 if form.errors else 200
 

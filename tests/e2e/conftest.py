@@ -9,7 +9,9 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -30,13 +32,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory) -> str:
-    """Base URL of Scriptreel started by scripts/start.sh on a free port and a fresh instance."""
-    instance = tmp_path_factory.mktemp("e2e-instance")
-    port = _free_port()
+def _local_env(instance: Path) -> dict:
+    """The environment of a README-style local run on ``instance`` (its own SQLite and Redis)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(PORT=str(port), SCRIPTREEL_INSTANCE_PATH=str(instance))
+    env.update(SCRIPTREEL_INSTANCE_PATH=str(instance))
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_instance(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("e2e-instance")
+
+
+@pytest.fixture(scope="session")
+def live_server(live_instance) -> str:
+    """Base URL of Scriptreel started by scripts/start.sh on a free port and a fresh instance."""
+    instance = live_instance
+    port = _free_port()
+    env = _local_env(instance)
+    env.update(PORT=str(port))
     log_path = instance.parent / f"{instance.name}-server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(["bash", "scripts/start.sh"], cwd=ROOT, env=env, stdout=log,
@@ -56,6 +70,18 @@ def live_server(tmp_path_factory) -> str:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def flask_cli(live_server, live_instance):
+    """Run `flask --app wsgi ...` on the live server's instance, as its operator would on the server."""
+    def run(*args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT,
+                                env=_local_env(live_instance), capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -109,7 +109,7 @@ def make_images_and_audio(page: Page, tmp_path: Path) -> None:
     credits = int(balance(page).inner_text())
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name=re.compile(r"^Generate all missing")).click()
-    expect(page.get_by_text(f"Queued {n} images.")).to_be_visible()
+    expect(page.get_by_text(f"Queueing {n} images; progress shows on each scene.")).to_be_visible()
     # Live progress per scene: the last scene is still waiting while the first ones are drawn.
     expect(cards.last.locator(".job-line")).to_be_visible()
     screenshot(page, "09-generating")
@@ -136,12 +136,13 @@ def make_images_and_audio(page: Page, tmp_path: Path) -> None:
     third.get_by_text("Use my own image or recording").click()
     third.get_by_label(re.compile(r"^Recording")).set_input_files(recording)
     third.get_by_role("button", name="Upload recording").click()
-    expect(page.get_by_text(f"Scene 3: recording attached ({seconds:.1f} s).")).to_be_visible()
+    expect(page.get_by_text("Scene 3: converting your recording…")).to_be_visible()
+    wait_until_idle(page)
     expect(third.locator("audio")).to_have_count(1)
     screenshot(page, "12-own-image-and-recording")
 
-    page.get_by_role("button", name="Voice all scenes (free)").click()
-    expect(page.get_by_text(f"Voicing {n - 1} scenes.")).to_be_visible()
+    page.get_by_role("button", name="Voice all scenes that need it (free)").click()
+    expect(page.get_by_text(f"Queueing {n - 1} voiceovers; progress shows on each scene.")).to_be_visible()
     wait_until_idle(page)
     expect(cards.locator(".sound audio")).to_have_count(n)
     expect(third.locator(".sound")).to_contain_text(f"Voice {seconds:.1f} s")  # own recording kept
@@ -160,6 +161,58 @@ def make_images_and_audio(page: Page, tmp_path: Path) -> None:
     screenshot(page, "15-preview")
 
 
+def scene_assets(page: Page) -> list[tuple]:
+    """Per scene card in step 3: image, voiceover, description and whether it is flagged."""
+    return scene_cards(page).evaluate_all("""cards => cards.map(c => [
+        c.querySelector('.frame img')?.getAttribute('src'), c.querySelector('.sound audio')?.getAttribute('src'),
+        c.querySelector('textarea[name=description]').value,
+        !!c.querySelector('[data-flag=voice-outdated]')])""")
+
+
+def edit_after_images_and_voices(page: Page) -> None:
+    """Back to step 1 with everything made: merge keeps both voiceovers, undo keeps every asset, a
+    text edit flags the voiceover in step 3 and in pre-flight, and re-voicing clears it."""
+    made = scene_assets(page)
+    assert all(image and voice for image, voice, _d, _f in made)
+    voiced = [media_duration(page, f"#{scene_cards(page).nth(i).get_attribute('id')} .sound audio") for i in (0, 1)]
+    page.get_by_role("link", name=re.compile(r"Script$")).click()
+    page.locator(".scene-list > li.scene").first.get_by_role("button", name="Merge with next").click()
+    expect(page.locator(".scene-list > li.scene")).to_have_count(len(made) - 1)
+    expect(page.locator("[data-flag=voice-outdated]")).to_have_count(0)  # both voiceovers, joined
+    page.get_by_role("link", name=re.compile(r"Images & audio$")).click()
+    merged = scene_cards(page).first
+    expect(merged.locator("[data-flag=voice-outdated]")).to_have_count(0)
+    joined = media_duration(page, f"#{merged.get_attribute('id')} .sound audio")
+    assert joined >= sum(voiced) - 0.1, (joined, voiced)  # the narration of both scenes, whole
+    screenshot(page, "15a-merged-after-assets")
+
+    page.get_by_role("link", name=re.compile(r"Script$")).click()
+    page.get_by_role("button", name="↶ Undo").click()
+    expect(page.locator(".scene-list > li.scene")).to_have_count(len(made))
+    page.get_by_role("link", name=re.compile(r"Images & audio$")).click()
+    assert scene_assets(page) == made  # every scene kept its description, image and voiceover
+
+    page.get_by_role("link", name=re.compile(r"Script$")).click()
+    box = page.locator(".scene-list textarea[id^=text-]").nth(1)
+    box.fill(box.input_value() + " Its beam reaches twenty miles out to sea.")
+    expect(page.locator(".scene-list .save-state").nth(1)).to_have_text("Saved")
+    page.reload()
+    expect(page.locator("[data-flag=voice-outdated]")).to_have_count(1)
+    page.get_by_role("link", name=re.compile(r"Images & audio$")).click()
+    expect(scene_cards(page).nth(1)).to_contain_text("Voiceover out of date")
+    screenshot(page, "15b-outdated-in-step-3")
+    page.get_by_role("link", name="Continue to Video →").click()
+    expect(page.locator(".checklist")).to_contain_text("Scene 2's voiceover is out of date")
+    screenshot(page, "15c-outdated-in-preflight")
+    page.get_by_role("button", name="Re-voice the 1 outdated scene (free)").click()
+    expect(page.get_by_text("Queueing 1 voiceover")).to_be_visible()
+    page.get_by_role("link", name=re.compile(r"Images & audio$")).click()
+    wait_until_idle(page)
+    expect(page.locator("[data-flag=voice-outdated]")).to_have_count(0)
+    page.get_by_role("button", name="Fit all to audio").click()
+    expect(page.get_by_text("the voiceover is longer than the scene")).to_have_count(0)
+
+
 def media_duration(page: Page, selector: str) -> float:
     """The duration the browser itself reads from the file's metadata."""
     return page.eval_on_selector(selector, """el => new Promise((resolve, reject) => {
@@ -172,7 +225,9 @@ def media_duration(page: Page, selector: str) -> float:
 
 def compile_and_download(page: Page, tmp_path: Path) -> None:
     """Step 4: compile with live progress, play the result in the page, download and inspect it."""
-    page.get_by_role("link", name="Continue to Video →").click()
+    page.get_by_role("link", name=re.compile(r"Script$")).click()
+    narration = scene_texts(page)
+    page.get_by_role("link", name=re.compile(r"Video$")).click()
     expect(page.get_by_text("Every scene has an image and a voiceover that fits.")).to_be_visible()
     percents: list[int] = []
 
@@ -213,6 +268,25 @@ def compile_and_download(page: Page, tmp_path: Path) -> None:
         page.get_by_role("link", name="Captions (SRT)").click()
     captions = Path(download_info.value.path()).read_text(encoding="utf-8")
     assert captions.startswith("1\n00:00:00,") and "lighthouse" in captions.lower()
+    caption_words = words(" ".join(line for line in captions.splitlines() if line and "-->" not in line
+                                   and not line.isdigit()))
+    assert caption_words == words(" ".join(narration)), "the captions must carry every scene's text"
+    assert silences_inside_narration(path, 1.5) == [], "no narration may go missing"
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
+
+
+def silences_inside_narration(video: Path, longest: float) -> list[tuple[float, float]]:
+    """Silences longer than ``longest`` seconds between the first and last sound (ffmpeg silencedetect)."""
+    log = subprocess.run([ffmpeg_exe(), "-v", "info", "-i", str(video), "-vn", "-af",
+                          f"silencedetect=noise=-45dB:d={longest}", "-f", "null", "-"],
+                         capture_output=True, text=True, check=True).stderr
+    starts = [float(v) for v in re.findall(r"silence_start: ([\d.]+)", log)]
+    ends = [float(v) for v in re.findall(r"silence_end: ([\d.]+)", log)]
+    duration = probe(video).duration
+    return [(s, e) for s, e in zip(starts, ends) if s > 0.05 and e < duration - 0.05]
 
 
 def pieces(page: Page) -> tuple[int, int]:
@@ -245,5 +319,6 @@ def test_script_to_downloaded_video_with_no_api_keys(page: Page, tmp_path):
     cut_and_edit_scenes(page)
     describe_scenes(page)
     make_images_and_audio(page, tmp_path)
+    edit_after_images_and_voices(page)
     compile_and_download(page, tmp_path)
     edit_one_scene_and_compile_again(page)

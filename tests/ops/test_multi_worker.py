@@ -104,7 +104,7 @@ def test_three_workers_run_every_job_once_within_the_plan_and_share_pieces(
     everything = jobs(app)
     assert [(j.kind, j.state, j.message) for j in everything if j.state != "done"] == []
     scenes = len(harbour_scenes) + len(valley_scenes)
-    assert sorted(j.kind for j in everything) == sorted(
+    assert sorted(j.kind for j in everything if not j.kind.endswith("_batch")) == sorted(
         ["image"] * scenes + ["voice"] * scenes + ["compile"] * 3)
 
     # Each job started exactly once, on exactly one of the machines; nothing failed in RQ.

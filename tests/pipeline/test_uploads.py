@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import io
-import struct
 import subprocess
-import zlib
 
 import numpy as np
 import pytest
@@ -17,6 +15,8 @@ from app.pipeline.uploads import (
     prepare_audio_upload,
     prepare_image_upload,
 )
+from app.pipeline.video.audio import decode_pcm
+from tests.pipeline.pngs import flat_png
 
 RED, BLUE = (220, 30, 30), (30, 30, 220)
 FRAME = (1920, 1080)
@@ -120,6 +120,15 @@ def test_empty_and_oversized_files_are_refused():
     assert "the limit is 1 KB" in rejected(two_tone(size=(800, 800), fmt="JPEG", quality=100), max_bytes=1024)
 
 
+def test_size_refusals_show_sizes_that_differ():
+    mb = 1024 * 1024
+    picture = two_tone()
+    just_over = picture + bytes(int(25.04 * mb) - len(picture))
+    assert rejected(just_over) == "The image is 25.04 MB; the limit is 25.00 MB."
+    # a route that reads only up to the limit passes the file's real length
+    assert rejected(just_over[:25 * mb + 1], file_size=26 * mb) == "The image is 26.0 MB; the limit is 25.0 MB."
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
 def test_truncated_images_are_refused(fmt):
     data = two_tone(size=(800, 600), fmt=fmt)
@@ -134,13 +143,7 @@ def test_png_with_bad_checksum_is_refused():
 
 def bomb_png(width: int, height: int) -> bytes:
     """A genuine, valid 1-bit PNG of blank rows: a few hundred KB that would decode to gigapixels."""
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    packer, row, rows = zlib.compressobj(9), b"\x00" * (1 + (width + 7) // 8), []
-    rows = [packer.compress(row) for _ in range(height)] + [packer.flush()]
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(rows)) + chunk(b"IEND", b"")
+    return flat_png(width, height, 1, 0, bytes((width + 7) // 8))
 
 
 def test_decompression_bombs_are_refused_before_decoding():
@@ -160,28 +163,46 @@ def make_audio(path, *args: str, seconds: float = 1.0) -> None:
                     "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}", *args, str(path)], check=True)
 
 
-@pytest.mark.parametrize("name, args, codec", [
-    ("voice.mp3", ["-c:a", "libmp3lame"], "mp3"),
-    ("voice.ogg", ["-c:a", "libvorbis"], "vorbis"),
-    ("voice.opus", ["-c:a", "libopus", "-f", "ogg"], "opus"),
-    ("voice.m4a", ["-c:a", "aac"], "aac"),
-    ("voice.wav", ["-ac", "1", "-ar", "22050"], "pcm_s16le"),
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((samples.astype(np.float64) / 32768) ** 2)))
+
+
+@pytest.mark.parametrize("name, args, codec, stored", [
+    ("voice.mp3", ["-c:a", "libmp3lame"], "mp3", "aac"),
+    ("voice.ogg", ["-c:a", "libvorbis"], "vorbis", "aac"),
+    ("voice.opus", ["-c:a", "libopus", "-f", "ogg"], "opus", "aac"),
+    ("voice.m4a", ["-c:a", "aac"], "aac", "aac"),
+    ("voice.wav", ["-ac", "1", "-ar", "22050"], "pcm_s16le", "flac"),
+    ("voice24.wav", ["-c:a", "pcm_s24le"], "pcm_s24le", "flac"),
+    ("voice.flac", ["-c:a", "flac"], "flac", "flac"),
+    ("voice-alac.m4a", ["-c:a", "alac"], "alac", "flac"),
 ])
-def test_real_recordings_are_normalised_to_48k_stereo(tmp_path, name, args, codec):
-    src, dst = tmp_path / name, tmp_path / "normalised.wav"
+def test_recordings_are_stored_compressed_at_48k_stereo(tmp_path, name, args, codec, stored):
+    src, dst = tmp_path / name, tmp_path / "stored"
     make_audio(src, *args)
     result = prepare_audio_upload(src, dst)
     info = probe(dst)
-    assert (info.audio.sample_rate, info.audio.channels, info.audio.codec) == (48_000, 2, "pcm_s16le")
+    assert (info.audio.sample_rate, info.audio.channels, info.audio.codec) == (48_000, 2, stored)
+    if stored == "aac":  # lossy in, lossy out: AAC-LC in M4A at about 192 kb/s, never an inflated FLAC
+        assert (info.format_name.split(",")[0], info.audio.profile) == ("mov", "LC")
+        assert (result.mime, result.extension) == ("audio/mp4", "m4a")
+        assert dst.stat().st_size < 1.2 * 192_000 / 8 * result.duration + 4_000
+    else:
+        assert (info.format_name, result.mime, result.extension) == ("flac", "audio/flac", "flac")
+        assert dst.stat().st_size < 48_000 * 4 / 2  # well under half the 16-bit WAV it used to be
     assert result.path == dst and result.original_codec.startswith(codec)  # PyAV names the decoder: mp3float
-    assert result.duration == pytest.approx(1.0, abs=0.08) and info.duration == pytest.approx(1.0, abs=0.08)
+    assert result.duration == pytest.approx(1.0, abs=0.08)
+    stored_pcm, source_pcm = decode_pcm(dst, 10**9), decode_pcm(src, 10**9)
+    assert len(stored_pcm) == pytest.approx(result.duration * 48_000, abs=1100)  # AAC ends on a whole frame
+    assert rms(stored_pcm[4800:-4800]) == pytest.approx(rms(source_pcm[4800:-4800]), rel=0.03)
     assert not list(tmp_path.glob("*.partial"))
 
 
 def test_format_is_judged_by_content_not_name(tmp_path):
     src = tmp_path / "looks-like.png"  # really an MP3
     make_audio(src, "-c:a", "libmp3lame", "-f", "mp3")
-    assert prepare_audio_upload(src, tmp_path / "out.wav").original_codec.startswith("mp3")
+    result = prepare_audio_upload(src, tmp_path / "out.wav")
+    assert result.original_codec.startswith("mp3") and probe(result.path).audio.codec == "aac"
 
 
 def audio_rejected(path, tmp_path, **kwargs) -> str:
@@ -208,6 +229,14 @@ def test_video_without_sound_is_refused(tmp_path):
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     "color=c=blue:s=64x64:d=1", "-c:v", "libx264", "-f", "mp4", str(silent_film)], check=True)
     assert "no sound" in audio_rejected(silent_film, tmp_path)
+
+
+def test_voiceovers_over_ten_minutes_are_refused_with_their_real_length(tmp_path):
+    src = tmp_path / "long.opus"
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "anullsrc=r=48000:cl=mono", "-t", "601", "-c:a", "libopus", "-b:a", "6k", "-f", "ogg", str(src)],
+                   check=True)
+    assert audio_rejected(src, tmp_path) == "The recording is 10:01 long; the limit is 10:00."
 
 
 def test_too_long_and_too_big_recordings_are_refused(tmp_path):

@@ -1,12 +1,14 @@
 """Who may do what: every route, every role; other workspaces' ids are 404."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app import create_app
-from app.access import LOGGED_IN, PERMISSIONS, PUBLIC, role_at_least
+from app.access import LOGGED_IN, OPERATE, PERMISSIONS, PUBLIC, role_at_least
 from app.extensions import db
-from app.models import ROLES, Asset, Invite, Job, Membership, Project, Segment, utcnow
+from app.models import ROLES, Asset, Invite, Job, Membership, Project, Segment, Workspace, utcnow
 
 # Built once to enumerate routes; each test builds its own app.
 _ROUTES_APP = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "TESTING": True})
@@ -30,7 +32,8 @@ def _routes(kind: str):
 def test_every_view_declares_a_permission():
     for endpoint, view in _ROUTES_APP.view_functions.items():
         if endpoint != "static":
-            assert getattr(view, "permission", None) in {*PERMISSIONS, PUBLIC, LOGGED_IN}, endpoint
+            assert getattr(view, "permission", None) in {*PERMISSIONS, PUBLIC, LOGGED_IN,
+                                                         OPERATE}, endpoint
 
 
 @pytest.fixture
@@ -66,12 +69,14 @@ def world(app, make_member):
             db.session.commit()
             ids[suffix] = {"project_id": project.id, "asset_id": asset.id, "segment_id": segment.id,
                            "job_id": compile_job.id,
-                           "invite_id": invite.id, "membership_id": target.id}
+                           "invite_id": invite.id, "membership_id": target.id,
+                           "workspace_id": ws, "session_id": 1}
     return {"emails": emails, "outsider": outsider, "a": ids[""], "b": ids["_b"]}
 
 
 def _url(rule: str, ids: dict) -> str:
     url = rule.replace("<path:download_name>", "file.bin").replace("<field>", "notes")
+    url = re.sub(r"<any\(([^,)]+)[^>]*>", r"\1", url)  # <any(image, audio):kind> -> image
     for name, value in ids.items():
         url = url.replace(f"<int:{name}>", str(value))
     return url
@@ -91,7 +96,10 @@ def test_role_matrix(client, world, endpoint, rule, method, role):
     needed = PERMISSIONS[view.permission]
     response = _request(client, method, _url(rule, world["a"]))
     body = response.get_data(as_text=True)
-    if role_at_least(role, needed):
+    if role_at_least(role, needed) and view.self_service:
+        # Plans and credits: only when an operator turned self-service on (off by default).
+        assert response.status_code == 403 and 'data-reason="operator"' in body
+    elif role_at_least(role, needed):
         assert response.status_code != 403, body
         assert response.status_code < 500
     else:
@@ -109,7 +117,8 @@ def test_other_workspaces_ids_are_not_found(client, world, endpoint, rule, metho
 
 @pytest.mark.parametrize("endpoint,rule,method", _routes("scoped") + [
     p for p in _routes("account") if p.values[0] in {"auth.account", "auth.logout",
-                                                     "workspaces.switch", "workspaces.new"}])
+                                                     "workspaces.switch", "workspaces.new"}
+    or p.values[0].startswith(("operator.", "auth.end_"))])
 def test_anonymous_requests_go_to_login(client, world, endpoint, rule, method):
     response = _request(client, method, _url(rule, world["a"]))
     assert response.status_code == 302 and "/login" in response.location
@@ -126,19 +135,20 @@ def test_every_change_needs_the_csrf_token(client, world, endpoint, rule, method
         assert "security token" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("plan,enabled,reason,text", [
-    ("free", True, "plan", "does not include the video generator"),
-    ("starter", False, "disabled", "switched off"),
+@pytest.mark.parametrize("plan,enabled,reason,text,helper", [
+    # Plans come from whoever runs the instance (unless self-service is on: then the owner).
+    ("free", True, "plan", "Ask whoever runs this Scriptreel to change the plan.", "Opal"),
+    ("starter", False, "disabled", "switched off", "Olga"),
 ])
-def test_generator_refusal_says_why_and_whom_to_ask(client, app, make_member, plan, enabled,
-                                                    reason, text):
+def test_generator_refusal_says_why_and_whom_to_ask(client, app, make_member, operator, plan,
+                                                    enabled, reason, text, helper):
     _, ws = make_member("owner", name="Olga", plan=plan, video_enabled=enabled)
     email, _ = make_member("editor", workspace_id=ws)
     client.login(email)
     response = client.get("/")
     body = response.get_data(as_text=True)
     assert response.status_code == 403
-    assert f'data-reason="{reason}"' in body and text in body and "Olga" in body
+    assert f'data-reason="{reason}"' in body and text in body and helper in body
     # The workspace's settings and credits stay reachable, so people can fix it.
     assert client.get("/workspace/").status_code == 200
     assert client.get("/credits/").status_code == 200
@@ -150,3 +160,16 @@ def test_viewer_sees_projects_without_edit_controls(client, world):
     assert "Project" in page and "Create project" not in page and "Delete" not in page
     response = client.submit("/projects", {"title": "Nope"})
     assert response.status_code == 403 and 'data-reason="role"' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("endpoint,rule,method", _routes("scoped"))
+def test_a_suspended_workspace_tells_its_members_whom_to_ask(client, app, world, operator, endpoint,
+                                                            rule, method):
+    with app.app_context():
+        db.session.execute(db.update(Workspace).values(suspended_at=utcnow()))
+        db.session.commit()
+    client.login(world["emails"]["owner"])
+    response = _request(client, method, _url(rule, world["a"]))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 403
+    assert 'data-reason="suspended"' in body and "is suspended" in body and "Opal" in body

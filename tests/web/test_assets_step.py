@@ -86,9 +86,10 @@ def test_generate_all_missing_refuses_up_front_without_credits(app, make_member,
     with app.app_context():
         ledger.grant(ws, 5, "top up")
     response = client.submit(f"/projects/{pid}/assets/images/missing", htmx=True)
-    assert "Queued 2 images." in response.get_data(as_text=True)
+    assert "Queueing 2 images" in response.get_data(as_text=True)
     work()
     assert all(scene(app, s).image_asset_id for s in ids)
+    assert balance(app, pid) == 6 - 2
 
 
 @pytest.mark.parametrize("outcome,message,refunded", [
@@ -258,7 +259,19 @@ def test_espeak_voice_fit_and_uploaded_recording(app, project_with_scenes, work,
     response = client.submit(f"/projects/{pid}/assets/scenes/{second}/audio/upload",
                              {"audio": (io.BytesIO(mp3.read_bytes()), "take.mp3")},
                              content_type="multipart/form-data", htmx=True)
-    assert "recording attached (3.0 s)" in response.get_data(as_text=True)
+    assert "converting your recording" in response.get_data(as_text=True)
+    assert "Recording:" in client.get(f"/projects/{pid}/assets/status", headers={"HX-Request": "true"}).get_data(as_text=True)
+    work()
+    with app.app_context():
+        recording = db.session.get(Segment, second).audio
+        assert recording.mime == "audio/mp4" and recording.meta["duration"] == pytest.approx(3.0, abs=0.05)
+        assert recording.meta["original_name"] == "take.mp3"
+        info = probe(get_storage().local_path(recording.storage_key))
+        assert info.audio.codec == "aac" and info.audio.sample_rate == 48000
+        # the original upload is gone once converted
+        assert db.session.scalar(db.select(Asset).filter_by(kind="incoming")) is None
+        prefix = f"ws/{recording.workspace_id}/projects/{pid}/incoming/"
+        assert list(get_storage().list_keys(prefix)) == []
     response = client.submit(f"/projects/{pid}/assets/scenes/{second}/audio/upload",
                              {"audio": (io.BytesIO(_png()), "not-audio.mp3")},
                              content_type="multipart/form-data", htmx=True)
@@ -267,15 +280,21 @@ def test_espeak_voice_fit_and_uploaded_recording(app, project_with_scenes, work,
 
 
 def test_cancel_queued_batch_refunds(app, project_with_scenes):
+    from rq import Queue, Worker
+
+    from app.queue import redis_connection
     client, pid, ids = project_with_scenes()
     start = balance(app, pid)
     client.submit(f"/projects/{pid}/assets/images/missing", htmx=True)
+    assert balance(app, pid) == start  # the batch charges each image as it queues it
+    with app.app_context():  # only the batch job runs: it queues (and charges) the images
+        Worker([Queue("default", connection=redis_connection())], connection=redis_connection()).work(burst=True)
     assert balance(app, pid) == start - len(ids)
     response = client.submit(f"/projects/{pid}/assets/cancel", htmx=True)
     assert f"Cancelling {len(ids)} jobs" in response.get_data(as_text=True)
     assert balance(app, pid) == start
     with app.app_context():
-        assert {j.state for j in db.session.scalars(db.select(Job))} == {"cancelled"}
+        assert {j.state for j in db.session.scalars(db.select(Job).filter_by(kind="image"))} == {"cancelled"}
 
 
 def test_azure_voice_when_configured(app, project_with_scenes, work):

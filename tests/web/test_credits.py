@@ -1,4 +1,4 @@
-"""The append-only ledger: grants, monthly credits, charges, refunds, history and concurrency."""
+"""The append-only ledger: grants, removals, monthly credits, charges, refunds, history, concurrency."""
 import csv
 import io
 import multiprocessing
@@ -7,7 +7,7 @@ import pytest
 
 from app import ledger
 from app.extensions import db
-from app.models import CreditEntry
+from app.models import CreditEntry, User
 
 
 def test_monthly_grant_once_per_month_and_balance_is_the_sum(app, make_member):
@@ -29,7 +29,37 @@ def test_monthly_grant_once_per_month_and_balance_is_the_sum(app, make_member):
             ledger.charge(ws, 101, "too much", key="charge:test:2")
 
 
+@pytest.mark.parametrize("role", ["owner", "admin"])
+def test_members_cannot_mint_credits_unless_self_service_is_on(client, app, make_member, operator,
+                                                               role):
+    """The finding: any owner could POST /credits/grant amount=1000000, as often as they liked."""
+    email, ws = make_member(role)
+    client.login(email)
+    response = client.submit("/credits/grant", {"amount": "1000000", "reason": "free money"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 403 and 'data-reason="operator"' in body
+    assert "Ask them to change the plan or add credits" in body and "Opal" in body
+    assert "Grant credits" not in client.get("/credits/").get_data(as_text=True)
+    with app.app_context():
+        assert ledger.balance(ws) == 100  # the monthly credits only
+        assert db.session.scalar(db.select(CreditEntry).filter_by(kind="grant")) is None
+
+
+def test_removing_credits_never_takes_the_balance_below_zero(app, make_member, operator):
+    _, ws = make_member("owner", plan="free")
+    with app.app_context():
+        opal = db.session.scalar(db.select(User).filter_by(email=operator))
+        ledger.grant(ws, 10, "welcome")
+        ledger.debit(ws, 4, "granted by mistake", user_id=opal.id)
+        with pytest.raises(ledger.InsufficientCredits):
+            ledger.debit(ws, 7, "more than is left", user_id=opal.id)
+        entries = db.session.scalars(db.select(CreditEntry).order_by(CreditEntry.id)).all()
+        assert [(e.kind, e.delta) for e in entries] == [("grant", 10), ("debit", -4)]
+        assert ledger.balance(ws) == sum(e.delta for e in entries) == 6
+
+
 def test_admin_grants_from_page_and_cli_and_history_filters_and_csv(client, app, make_member):
+    app.config["SELF_SERVICE"] = True  # an instance whose members manage their own credits
     email, ws = make_member("admin")
     client.login(email)
     client.submit("/credits/grant", {"amount": "25", "reason": "=HYPERLINK(\"x\") bonus"})

@@ -108,7 +108,7 @@ def test_worker_killed_mid_compile_then_restart_reuses_finished_pieces(app, proj
     app.config["JOB_ABANDONED_SECONDS"] = 3
     worker = start_worker(app)
     try:
-        client.submit(f"/projects/{pid}/video/compile", htmx=True)
+        client.submit(f"/projects/{pid}/video/compile", {"confirm": "voice"}, htmx=True)
         wait_for(lambda: (job := compile_state(app)) and job.state == "running" and job.progress > 0.3,
                  timeout=120, every=0.2)
         kill_tree(worker.pid)
@@ -120,7 +120,7 @@ def test_worker_killed_mid_compile_then_restart_reuses_finished_pieces(app, proj
         assert not [p for p in out_dir.rglob("*.mp4") if "compiles" in p.parts]  # no half video
 
         worker = start_worker(app)  # the same machine comes back
-        client.submit(f"/projects/{pid}/video/compile", htmx=True)
+        client.submit(f"/projects/{pid}/video/compile", {"confirm": "voice"}, htmx=True)
         wait_for(lambda: compile_state(app).state == "done", timeout=180, every=1)
         assert compile_state(app).result["reused"] > 0
     finally:

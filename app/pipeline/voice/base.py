@@ -1,4 +1,4 @@
-"""Voice provider interface: voices, speech results with word timings, and the project WAV format."""
+"""Voice provider interface: voices, speech results with word timings, and the project audio formats."""
 from __future__ import annotations
 
 import io
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, NamedTuple, Protocol
 
+import av
 import numpy as np
 
 from app.pipeline import ffmpeg
@@ -138,20 +139,41 @@ def voiced_span(samples: np.ndarray, rate: int) -> tuple[float, float]:
     return loud[0] * window / rate, (loud[-1] + 1) * window / rate
 
 
-def to_project_wav(src: str | Path, dst: str | Path, *, limit_seconds: float | None = None,
-                   on_time: Callable[[float], None] | None = None,
-                   should_cancel: Callable[[], bool] | None = None) -> None:
-    """Decode the first audio stream of ``src`` into a 48 kHz stereo 16-bit WAV at ``dst``, atomically."""
+@dataclass(frozen=True)
+class AudioEncoding:
+    """How project audio is stored: a file extension, its mime type and ffmpeg's encoder arguments."""
+
+    extension: str
+    mime: str
+    ffmpeg_args: tuple[str, ...]
+
+
+WAV = AudioEncoding("wav", "audio/wav", ("-c:a", "pcm_s16le", "-f", "wav"))
+FLAC = AudioEncoding("flac", "audio/flac", ("-c:a", "flac", "-sample_fmt", "s16", "-f", "flac"))
+# Lossy sources stay lossy: 192 kb/s AAC-LC is transparent for speech and music, while a FLAC of
+# decoded MP3/Opus would only inflate it (a 0.9 MB, 30-minute Opus upload became a 345 MB WAV).
+AAC_M4A = AudioEncoding("m4a", "audio/mp4", ("-c:a", "aac", "-b:a", "192k", "-movflags", "+faststart", "-f", "mp4"))
+
+
+def to_project_audio(src: str | Path, dst: str | Path, encoding: AudioEncoding = FLAC, *,
+                     limit_seconds: float | None = None, on_time: Callable[[float], None] | None = None,
+                     should_cancel: Callable[[], bool] | None = None) -> None:
+    """Decode the first audio stream of ``src`` into 48 kHz stereo ``encoding`` at ``dst``, atomically."""
     dst = Path(dst)
     partial = dst.with_name(dst.name + ".partial")
     limit = ["-t", f"{limit_seconds:.3f}"] if limit_seconds else []
     try:
         ffmpeg.run(["-i", str(src), *limit, "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1",
-                    "-ac", str(PROJECT_CHANNELS), "-ar", str(PROJECT_SAMPLE_RATE), "-c:a", "pcm_s16le",
-                    "-f", "wav", str(partial)], on_time=on_time, should_cancel=should_cancel)
+                    "-ac", str(PROJECT_CHANNELS), "-ar", str(PROJECT_SAMPLE_RATE), *encoding.ffmpeg_args,
+                    str(partial)], on_time=on_time, should_cancel=should_cancel)
         os.replace(partial, dst)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def to_project_wav(src: str | Path, dst: str | Path, **options) -> None:
+    """Decode the first audio stream of ``src`` into a 48 kHz stereo 16-bit WAV at ``dst``, atomically."""
+    to_project_audio(src, dst, WAV, **options)
 
 
 def pcm_to_project_wav(wav_bytes: bytes) -> tuple[bytes, float]:
@@ -164,6 +186,33 @@ def pcm_to_project_wav(wav_bytes: bytes) -> tuple[bytes, float]:
     with wave.open(io.BytesIO(data)) as wav:
         duration = wav.getnframes() / wav.getframerate()
     return data, duration
+
+
+def encode_flac(samples: np.ndarray) -> bytes:
+    """48 kHz stereo int16 samples, shape (n, 2), as a FLAC file's bytes (in-process: no ffmpeg start-up)."""
+    out = io.BytesIO()
+    with av.open(out, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=PROJECT_SAMPLE_RATE, layout="stereo")
+        stream.format = "s16"
+        block = 4608  # FLAC's frame size at 48 kHz; the encoder takes whole frames but the last
+        for at in range(0, len(samples), block):
+            packed = np.ascontiguousarray(samples[at:at + block], dtype="<i2").reshape(1, -1)  # L R L R ...
+            frame = av.AudioFrame.from_ndarray(packed, format="s16", layout="stereo")
+            frame.sample_rate = PROJECT_SAMPLE_RATE
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return out.getvalue()
+
+
+def to_flac(wav_bytes: bytes) -> tuple[bytes, float]:
+    """A WAV (what the voice engines return) as 48 kHz stereo FLAC bytes, and its exact duration in seconds."""
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        is_project = (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (PROJECT_SAMPLE_RATE, 2, 2)
+    if not is_project:
+        wav_bytes, _ = pcm_to_project_wav(wav_bytes)
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, PROJECT_CHANNELS)
+    return encode_flac(samples), len(samples) / PROJECT_SAMPLE_RATE
 
 
 def pcm16_wav(samples: bytes, rate: int, channels: int = 1) -> bytes:

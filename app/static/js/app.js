@@ -15,12 +15,21 @@
     if (event.target.matches("input.copyable")) event.target.select();
   });
   // "Split at cursor": send where the caret is in the scene's text box.
+  // Scene edits send the versions the page holds now (typing updates them in place), so the
+  // server can tell a stale page from a current one.
+  function liveVersion(sceneId) {
+    var input = sceneId && document.getElementById("scene-" + sceneId + "-version");
+    return input ? input.value : null;
+  }
   document.addEventListener("htmx:configRequest", function (event) {
-    var target = event.detail.elt.dataset && event.detail.elt.dataset.splitFor;
-    if (target) {
-      var box = document.getElementById(target);
+    var data = event.detail.elt.dataset || {};
+    if (data.splitFor) {
+      var box = document.getElementById(data.splitFor);
       event.detail.parameters.offset = box ? box.selectionStart : "";
     }
+    var own = liveVersion(data.scene), neighbour = liveVersion(data.neighbour);
+    if (own) event.detail.parameters.version = own;
+    if (neighbour) event.detail.parameters.neighbour_version = neighbour;
   });
   // Autosave feedback: "Saving…" while a request is in flight; the server answers "Saved".
   document.addEventListener("htmx:beforeRequest", function (event) {
