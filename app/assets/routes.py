@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_login import current_user
 
 from .. import ledger, project_settings
@@ -181,6 +181,7 @@ def generate_image(project_id: int, segment_id: int):
     if description != segment.description:
         segment.description = description
     try:
+        service.require_storage(g.workspace)
         service.check_model(model)
         if model != project_settings.get(project, "image_model"):
             segment.settings = {**segment.settings, "image_model": model}
@@ -253,7 +254,8 @@ def upload_image(project_id: int, segment_id: int):
             file.stream.read(MAX_IMAGE_BYTES + 1), project_settings.image_size(project),
             fit="letterbox" if fit == "letterbox" else "crop",
             max_bytes=MAX_IMAGE_BYTES, max_pixels=MAX_IMAGE_PIXELS, file_size=_size_of(file))
-    except uploads.UploadRejected as exc:
+        service.require_storage(g.workspace, len(prepared.data))
+    except (uploads.UploadRejected, service.NotAllowed) as exc:
         return _grid(project, 422, error=str(exc), error_for=segment.id)
     name = Path(file.filename).name[:200]
     asset = service.store_upload(project, "image", prepared.data, prepared.mime,
@@ -286,7 +288,7 @@ def upload_audio(project_id: int, segment_id: int):
         service.receive_recording(project, file, "audio", max_bytes=MAX_AUDIO_BYTES,
                                   max_seconds=current_app.config["MAX_VOICEOVER_MINUTES"] * 60,
                                   segment=segment)
-    except (uploads.UploadRejected, QueueUnavailable, AlreadyQueued) as exc:
+    except (uploads.UploadRejected, service.NotAllowed, QueueUnavailable, AlreadyQueued) as exc:
         return _grid(project, 422, error=getattr(exc, "user_message", str(exc)), error_for=segment.id)
     return _grid(project, notice=f"Scene {segment.position + 1}: converting your recording…")
 
@@ -298,8 +300,9 @@ def generate_voice(project_id: int, segment_id: int):
     project = project_or_404(project_id)
     segment = segment_or_404(project, segment_id)
     try:
+        service.require_storage(g.workspace)
         service.queue_voice(project, segment, user_id=current_user.id)
-    except (QueueUnavailable, AlreadyQueued) as exc:
+    except (service.NotAllowed, QueueUnavailable, AlreadyQueued) as exc:
         return _grid(project, 422, error=str(exc), error_for=segment.id)
     return _grid(project)
 
@@ -329,8 +332,9 @@ def voice_many(project_id: int, which: str):
     wanted = {"all": lambda s: redo or s.voice_state != "current",
               "outdated": lambda s: s.voice_outdated}[which]
     try:
+        service.require_storage(g.workspace)
         _job, count = service.voice_scenes(project, wanted)
-    except (QueueUnavailable, AlreadyQueued) as exc:
+    except (service.NotAllowed, QueueUnavailable, AlreadyQueued) as exc:
         return _grid(project, 422, error=str(exc))
     return _grid(project, notice=voicing_notice(count))
 
@@ -393,6 +397,7 @@ def retry(project_id: int, segment_id: int):
     segment = segment_or_404(project, segment_id)
     kind = request.form.get("kind")
     try:
+        service.require_storage(g.workspace)
         if kind == "image":
             model = service.model_for(project, segment)
             service.check_model(model)

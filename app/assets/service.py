@@ -16,10 +16,21 @@ from ..models import Asset, Job, Project, Segment
 from ..pipeline import uploads
 from ..pipeline.images import MODELS, credit_cost, random_seed, tier_allows
 from ..queue import new_job_id
+from ..workspaces.usage import human_size, storage_usage
 
 
 class NotAllowed(ValueError):
     """The request can't be queued; the message says why and what to do."""
+
+
+def require_storage(workspace, adding: int = 0) -> None:
+    """Refuse new media when the workspace's storage quota (set by the operator) has no room."""
+    usage = storage_usage(workspace)
+    if usage.quota is not None and usage.used + adding > usage.quota:
+        what = f"; this needs {human_size(adding)} more" if adding else ""
+        raise NotAllowed(f"This workspace uses {human_size(usage.used)} of its {human_size(usage.quota)} of "
+                         f"storage{what}. Delete compiles or projects you no longer need, or ask whoever "
+                         "runs Scriptreel for a bigger quota.")
 
 
 def image_cost(model: str) -> int:
@@ -101,6 +112,7 @@ def generate_missing_images(project: Project) -> tuple[Job | None, int]:
     missing = missing_images(project)[:current_app.config["MAX_BATCH_SCENES"]]
     if not missing:
         return None, 0
+    require_storage(g.workspace)
     models = [model_for(project, s) for s in missing]
     for model in set(models):
         check_model(model)
@@ -191,6 +203,7 @@ def receive_recording(project: Project, file: FileStorage, kind: str, *, max_byt
         source = Path(work) / "upload"
         file.save(source)
         uploads.check_audio_upload(source, max_bytes=max_bytes, max_seconds=max_seconds)
+        require_storage(g.workspace, source.stat().st_size)
         key = (f"{project_prefix(project.workspace_id, project.id)}incoming/"
                f"{new_job_id()}{Path(file.filename or '').suffix[:10].lower()}")
         put_new_file(key, source, "application/octet-stream")

@@ -1,13 +1,13 @@
 """Step 4: check, compile with live progress, play, download, and manage previous compiles."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_login import current_user
 
 from .. import project_settings, retention
 from ..access import permission, project_or_404, segment_or_404
 from ..assets.routes import voicing_notice
-from ..assets.service import receive_recording, voice_scenes
+from ..assets.service import NotAllowed, receive_recording, require_storage, voice_scenes
 from ..extensions import db
 from ..jobs import AlreadyQueued, active_jobs, cancel, enqueue
 from ..models import Asset, Job, Project
@@ -115,7 +115,7 @@ def upload_music(project_id: int):
     try:
         receive_recording(project, file, "music", max_bytes=MAX_MUSIC_BYTES,
                           max_seconds=current_app.config["MAX_MUSIC_MINUTES"] * 60)
-    except (uploads.UploadRejected, QueueUnavailable, AlreadyQueued) as exc:
+    except (uploads.UploadRejected, NotAllowed, QueueUnavailable, AlreadyQueued) as exc:
         return _area(project, 422, error=getattr(exc, "user_message", str(exc)))
     return _area(project, notice="Converting the music… it is added when ready and ducked under the voice.")
 
@@ -158,7 +158,10 @@ def compile_video(project_id: int):
     if question and request.form.get("confirm") != "voice":
         return _area(project, 409, question=question)  # never drop narration without asking
     try:
+        require_storage(g.workspace)
         enqueue("compile", project=project, user_id=current_user.id)
+    except NotAllowed as exc:
+        return _area(project, 422, error=str(exc))
     except AlreadyQueued:
         return _area(project, notice="A compile is already running.")
     except QueueUnavailable as exc:
