@@ -316,7 +316,7 @@ def keep_voice(project_id: int, segment_id: int):
     if _stale(segment):
         return _refuse_stale(project, segment)
     if segment.audio_asset_id:
-        segment.voice_text = segment.text
+        segment.voice_text = segment.text  # what it says now counts as the scene's words
         db.session.commit()
     return _grid(project, notice=f"Scene {segment.position + 1} keeps its voiceover.")
 

@@ -214,12 +214,6 @@ def set_text(project: Project, segment: Segment, text: str) -> None:
     retime(project, segment)
 
 
-def keep_voice(segment: Segment) -> None:
-    """The user heard the voiceover and it fits the edited text: it is current again."""
-    if segment.audio_asset_id:
-        segment.voice_text = segment.text
-
-
 def delete(project: Project, index: int) -> None:
     if len(project.segments) == 1:
         raise EditRefused("A project keeps at least one scene.")

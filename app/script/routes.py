@@ -296,14 +296,6 @@ def edit_text(project_id: int, segment_id: int):
                  coalesce=f"Edit text of scene {segment_id}", respond=_text_saved)
 
 
-@bp.post("/script/scenes/<int:segment_id>/keep-voice")
-@permission("edit")
-def keep_voice(project_id: int, segment_id: int):
-    """The voiceover still fits the edited text (the user listened): stop flagging it."""
-    return _edit(project_id, segment_id, "Keep a voiceover",
-                 lambda _project, _i, segment: editing.keep_voice(segment))
-
-
 @bp.post("/script/scenes/<int:segment_id>/delete")
 @permission("edit")
 def delete(project_id: int, segment_id: int):
