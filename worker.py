@@ -8,7 +8,7 @@ from rq.worker import HerokuWorker, Worker
 
 from app import create_app
 from app.pipeline.ffmpeg import ffmpeg_exe
-from app.queue import QUEUES, redis_connection
+from app.platform.queue import QUEUES, redis_connection
 
 
 MAINTENANCE_SECONDS = 20

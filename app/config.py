@@ -95,7 +95,7 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         "WTF_CSRF_TIME_LIMIT": None,  # tokens live as long as the session
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_MB", "60")) * 1024 * 1024,
-        # Media storage (see app/storage.py).
+        # Media storage (see app/platform/storage.py).
         "STORAGE_BACKEND": os.environ.get("STORAGE_BACKEND", "local"),
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(instance / "media")),
         "S3_BUCKET": os.environ.get("S3_BUCKET", ""),

@@ -19,7 +19,7 @@ from rq import Queue, Retry
 
 from .extensions import db
 from .models import Job, Workspace
-from .queue import QUEUES, redis_connection
+from .platform.queue import QUEUES, redis_connection
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import access
 from .config import load_config
 from .extensions import csrf, db, htmx, login, migrate
-from .media import remove_uncommitted_files
+from .platform.media import remove_uncommitted_files
 from .pipeline.images.bounded_decode import release_freed_pictures_to_the_os
 from .partials import CONFLICT_MESSAGE, notice_fragment
 
@@ -53,7 +53,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .auth.sessions import load_user
     login.user_loader(load_user)
 
-    from .security import init_security
+    from .platform.security import init_security
     init_security(app)
     app.before_request(access.load_workspace)
     app.before_request(access.enforce_access)
@@ -62,8 +62,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from .assets.routes import bp as assets_bp
     from .auth.routes import bp as auth_bp
     from .credits.routes import bp as credits_bp
-    from .health import bp as health_bp
-    from .media import bp as media_bp
+    from .platform.health import bp as health_bp
+    from .platform.media import bp as media_bp
     from .operator.routes import bp as operator_bp
     from .projects.routes import bp as projects_bp
     from .scenes.routes import bp as scenes_bp
@@ -76,9 +76,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
 
     from .cli import register_cli
-    from .ops_cli import register_ops_cli
+    from .operator.cli import register_operator_cli
     register_cli(app)
-    register_ops_cli(app)
+    register_operator_cli(app)
     _register_template_helpers(app)
     _register_error_pages(app)
     return app

@@ -16,7 +16,7 @@ from rq import Queue
 
 from . import jobs, production, project_settings, retention
 from .extensions import db
-from .media import get_storage, project_prefix
+from .platform.media import get_storage, project_prefix
 from .pipeline import uploads
 from .models import Asset, Job, Project, Segment, Workspace
 from .piece_exchange import SharedPieces
@@ -36,7 +36,7 @@ from .pipeline.video import (
 )
 from .pipeline.voice import voice_provider
 from .pipeline.voice.base import to_flac
-from .tasks import JobCancelled, JobFailed, Progress
+from .jobs import JobCancelled, JobFailed, Progress
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from rq.job import Job as RQJob
 from rq.job import JobStatus
@@ -15,7 +18,7 @@ from rq.job import JobStatus
 from . import dispatch, ledger
 from .extensions import db
 from .models import CreditEntry, Job, Project, Segment, utcnow
-from .queue import QueueUnavailable, ensure_reachable, new_job_id, redis_connection
+from .platform.queue import QueueUnavailable, ensure_reachable, new_job_id, redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,62 @@ KINDS = {
     "compile": JobKind("video", 3 * 3600),
 }
 RECENT = timedelta(seconds=20)
+
+
+class JobCancelled(Exception):
+    """Raised inside a handler when the user cancelled the job."""
+
+
+class JobFailed(Exception):
+    """A failure with a message meant for the user; ``retryable`` asks RQ to try again."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Progress:
+    """What a handler reports through: fraction done, a stage message, and cancel checks.
+
+    Safe to call from the pipeline's own threads: it writes through the engine (not the
+    request-style session) and reads the cancel flag from Redis directly.
+    """
+
+    WRITE_EVERY = 0.5  # seconds between progress writes, unless the stage changes
+
+    def __init__(self, job: Job):
+        self.job_id = job.id
+        self.engine = db.engine
+        self.redis = redis_connection()
+        self.fraction, self.message, self.written_at = 0.0, "", 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, fraction: float, message: str | None = None) -> None:
+        with self.lock:
+            # Never backwards, and never 100 % before the job has really finished.
+            fraction = max(self.fraction, min(float(fraction), 0.99))
+            changed = bool(message) and message != self.message
+            now = time.monotonic()
+            if not changed and now - self.written_at < self.WRITE_EVERY:
+                self.fraction = fraction
+                return
+            self.fraction, self.written_at = fraction, now
+            self.message = message or self.message
+            values = {"progress": fraction, "heartbeat_at": utcnow()}
+            if self.message:
+                values["message"] = self.message[:300]
+            with self.engine.begin() as conn:
+                conn.execute(update(Job).where(Job.id == self.job_id).values(**values))
+
+    def cancelled(self) -> bool:
+        try:
+            return bool(self.redis.exists(cancel_key(self.job_id)))
+        except RedisError:
+            return False
+
+    def check_cancel(self) -> None:
+        if self.cancelled():
+            raise JobCancelled()
 
 
 class AlreadyQueued(Exception):

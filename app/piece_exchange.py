@@ -7,7 +7,7 @@ from pathlib import Path
 from redis import Redis
 
 from .pipeline.video import PIECE_SUFFIX
-from .storage import Storage
+from .platform.storage import Storage
 
 CLAIM_SECONDS = 30      # a crashed renderer's claim lapses this soon
 REFRESH_SECONDS = 10

@@ -9,7 +9,7 @@ from flask import current_app
 
 from . import project_settings
 from .extensions import db
-from .media import get_storage
+from .platform.media import get_storage
 from .models import Asset, Project, Segment
 from .pipeline.video import PRESETS, CompileSettings, Scene, Transition
 from .pipeline.video.cache import prune

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from .extensions import db
-from .media import get_storage
+from .platform.media import get_storage
 from .models import Asset, Job, Project, Revision, Segment
 from .script import history
 

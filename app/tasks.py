@@ -1,4 +1,4 @@
-"""RQ entry point: load the Job row, take a workspace slot, run its handler, record the outcome.
+"""RQ entry point: load the Job row, run its handler, record the outcome, let the next job in.
 
 Handlers live in app/handlers.py; they call app/pipeline and store results. Everything here
 is safe to run twice for the same job (RQ retries, a restarted worker).
@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import logging
 import threading
-import time
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -17,8 +16,9 @@ from rq.exceptions import ShutDownImminentException
 from sqlalchemy import select, update
 
 from . import dispatch, jobs
+from .jobs import JobCancelled, JobFailed, Progress
 from .extensions import db
-from .media import delete_project_media
+from .platform.media import delete_project_media
 from .models import Job, Project, Segment, Workspace, utcnow
 
 log = logging.getLogger("scriptreel.tasks")
@@ -26,62 +26,6 @@ log = logging.getLogger("scriptreel.tasks")
 
 STORAGE_FULL = ("The media storage is full, so the result could not be saved. Nothing was "
                 "charged. Ask whoever runs Scriptreel to free some space, then retry.")
-
-
-class JobCancelled(Exception):
-    """Raised inside a handler when the user cancelled the job."""
-
-
-class JobFailed(Exception):
-    """A failure with a message meant for the user; ``retryable`` asks RQ to try again."""
-
-    def __init__(self, message: str, retryable: bool = False):
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class Progress:
-    """What a handler reports through: fraction done, a stage message, and cancel checks.
-
-    Safe to call from the pipeline's own threads: it writes through the engine (not the
-    request-style session) and reads the cancel flag from Redis directly.
-    """
-
-    WRITE_EVERY = 0.5  # seconds between progress writes, unless the stage changes
-
-    def __init__(self, job: Job):
-        self.job_id = job.id
-        self.engine = db.engine
-        self.redis = jobs.redis_connection()
-        self.fraction, self.message, self.written_at = 0.0, "", 0.0
-        self.lock = threading.Lock()
-
-    def __call__(self, fraction: float, message: str | None = None) -> None:
-        with self.lock:
-            # Never backwards, and never 100 % before the job has really finished.
-            fraction = max(self.fraction, min(float(fraction), 0.99))
-            changed = bool(message) and message != self.message
-            now = time.monotonic()
-            if not changed and now - self.written_at < self.WRITE_EVERY:
-                self.fraction = fraction
-                return
-            self.fraction, self.written_at = fraction, now
-            self.message = message or self.message
-            values = {"progress": fraction, "heartbeat_at": utcnow()}
-            if self.message:
-                values["message"] = self.message[:300]
-            with self.engine.begin() as conn:
-                conn.execute(update(Job).where(Job.id == self.job_id).values(**values))
-
-    def cancelled(self) -> bool:
-        try:
-            return bool(self.redis.exists(jobs.cancel_key(self.job_id)))
-        except RedisError:
-            return False
-
-    def check_cancel(self) -> None:
-        if self.cancelled():
-            raise JobCancelled()
 
 
 def _heartbeat(progress: Progress, every: float, stop: threading.Event) -> None:

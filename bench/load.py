@@ -28,7 +28,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from app.embedded_redis import EmbeddedRedis  # noqa: E402
+from app.platform.embedded_redis import EmbeddedRedis  # noqa: E402
 
 SCRIPT = (ROOT / "examples" / "lighthouses.md").read_text()
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

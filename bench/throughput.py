@@ -38,10 +38,10 @@ from rq import Worker
 from werkzeug.security import generate_password_hash
 
 from app import create_app
-from app.embedded_redis import EmbeddedRedis
+from app.platform.embedded_redis import EmbeddedRedis
 from app.extensions import db
 from app.models import Job, Membership, User, Workspace
-from app.queue import redis_connection
+from app.platform.queue import redis_connection
 
 SCRIPT_WORDS = range(140, 161)  # about a minute of narration at 150 words a minute
 PASSWORD = "throughput bench"

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from werkzeug.security import generate_password_hash  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.embedded_redis import EmbeddedRedis  # noqa: E402
+from app.platform.embedded_redis import EmbeddedRedis  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import Asset, Job, Membership, User, Workspace  # noqa: E402
 from app.pipeline.ffmpeg import ffmpeg_exe  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.embedded_redis import EmbeddedRedis  # noqa: E402
+from app.platform.embedded_redis import EmbeddedRedis  # noqa: E402
 
 
 def wait_healthy(url: str, children: list[subprocess.Popen], timeout: float = 60) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from werkzeug.security import generate_password_hash
 
 from app import create_app
-from app.embedded_redis import EmbeddedRedis
+from app.platform.embedded_redis import EmbeddedRedis
 from app.extensions import db
 from app.models import Membership, User, Workspace
 
@@ -71,7 +71,7 @@ def app(tmp_path, redis_url, monkeypatch):
         if USE_POSTGRES:
             _reset_postgres()
         db.create_all()
-        from app.queue import redis_connection
+        from app.platform.queue import redis_connection
         redis_connection().flushdb()
     yield app
     with app.app_context():
@@ -180,7 +180,7 @@ def work(app):
     """Run every queued job on a real RQ worker (burst mode: returns when the queues are empty)."""
     from rq import Queue, Worker
 
-    from app.queue import QUEUES, redis_connection
+    from app.platform.queue import QUEUES, redis_connection
 
     def run():
         with app.app_context():

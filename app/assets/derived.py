@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from ..extensions import db
-from ..media import project_prefix, put_new_file
+from ..platform.media import project_prefix, put_new_file
 from ..models import Asset, Project, Segment
 from ..pipeline.voice.base import word_spans
 from ..pipeline.voice.edit import Voiceover, join_voiceovers, split_voiceover

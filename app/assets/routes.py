@@ -17,8 +17,8 @@ from ..pipeline import uploads
 from ..pipeline.images import MODELS
 from ..pipeline.voice import voice_provider
 from ..projects.routes import step_context
-from ..queue import QueueUnavailable, new_job_id
-from ..security import GENERATE_LIMIT, UPLOAD_LIMIT, limiter, member_key
+from ..platform.queue import QueueUnavailable, new_job_id
+from ..platform.security import GENERATE_LIMIT, UPLOAD_LIMIT, limiter, member_key
 from ..text import clean
 from . import service
 

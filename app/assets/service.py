@@ -11,11 +11,11 @@ from werkzeug.datastructures import FileStorage
 from .. import ledger, project_settings
 from ..extensions import db
 from ..jobs import AlreadyQueued, enqueue
-from ..media import project_prefix, put_new_bytes, put_new_file
+from ..platform.media import project_prefix, put_new_bytes, put_new_file
 from ..models import Asset, Job, Project, Segment
 from ..pipeline import uploads
 from ..pipeline.images import MODELS, credit_cost, random_seed, tier_allows
-from ..queue import new_job_id
+from ..platform.queue import new_job_id
 from ..workspaces.usage import human_size, storage_usage
 
 

@@ -12,7 +12,7 @@ from ..access import public, signed_in
 from ..extensions import db
 from ..models import OperatorInvite, User
 from ..operator.settings import setting
-from ..security import LOGIN_LIMIT, SIGNUP_LIMIT, limiter
+from ..platform.security import LOGIN_LIMIT, SIGNUP_LIMIT, limiter
 from ..text import clean
 from ..workspaces.service import (
     MembershipError,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..extensions import db
 from ..jobs import cancel_for_deletion
-from ..media import delete_project_media
+from ..platform.media import delete_project_media
 from ..models import Project, utcnow
 
 

@@ -9,7 +9,7 @@ from ..access import permission, project_or_404, segment_or_404
 from ..extensions import db
 from ..jobs import active_jobs, enqueue
 from ..projects.routes import step_context
-from ..queue import QueueUnavailable
+from ..platform.queue import QueueUnavailable
 from ..text import clean
 
 bp = Blueprint("scenes", __name__, url_prefix="/projects/<int:project_id>")

@@ -21,7 +21,7 @@ from ..pipeline.script_import import (
 from ..pipeline.segmentation import segment as cut_into_scenes
 from ..pipeline.segmentation import word_count
 from ..projects.routes import step_context
-from ..queue import QueueUnavailable
+from ..platform.queue import QueueUnavailable
 from ..text import clean
 from . import editing, history
 

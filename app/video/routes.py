@@ -14,8 +14,8 @@ from ..models import Asset, Job, Project
 from ..partials import replace_target
 from ..pipeline import uploads
 from ..projects.routes import step_context
-from ..queue import QueueUnavailable
-from ..security import GENERATE_LIMIT, UPLOAD_LIMIT, limiter, member_key
+from ..platform.queue import QueueUnavailable
+from ..platform.security import GENERATE_LIMIT, UPLOAD_LIMIT, limiter, member_key
 from . import service
 
 bp = Blueprint("video", __name__, url_prefix="/projects/<int:project_id>")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .. import project_settings
 from ..extensions import db
-from ..media import get_storage
+from ..platform.media import get_storage
 from ..models import Asset, Job, Project
 from ..pipeline.video.captions import undrawable
 

@@ -17,7 +17,7 @@ from .. import ledger
 from ..access import membership_or_404, permission, signed_in
 from ..extensions import db
 from ..models import ROLES, Invite, utcnow
-from ..security import INVITE_LIMIT, limiter
+from ..platform.security import INVITE_LIMIT, limiter
 from ..text import clean
 from .forms import InviteForm, NewWorkspaceForm
 from .service import (

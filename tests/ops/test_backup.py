@@ -10,7 +10,7 @@ from sqlalchemy import MetaData, select, text
 
 from app import ledger
 from app.extensions import db
-from app.media import get_storage
+from app.platform.media import get_storage
 from app.models import Membership, Project
 from tests.conftest import USE_POSTGRES
 from tests.ops.conftest import RESTORE_TARGETS

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Asset, CreditEntry, Job, Workspace
-from app.queue import QUEUES, redis_connection
+from app.platform.queue import QUEUES, redis_connection
 from tests.web.test_worker_failures import wait_for
 
 HARBOUR = ("The harbour wakes slowly under a pale grey sky. Fishing boats leave the quay one after "

@@ -11,7 +11,7 @@ import boto3
 import httpx
 import pytest
 
-from app.storage import LocalStorage, S3Storage
+from app.platform.storage import LocalStorage, S3Storage
 
 ACCESS_KEY = "test-access"
 SECRET_KEY = "test-secret"

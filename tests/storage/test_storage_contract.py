@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 
-from app.storage import (
+from app.platform.storage import (
     InvalidKey,
     MissingObject,
     S3Storage,

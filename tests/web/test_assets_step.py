@@ -8,7 +8,7 @@ from PIL import Image
 
 from app import ledger
 from app.extensions import db
-from app.media import get_storage
+from app.platform.media import get_storage
 from app.models import Asset, CreditEntry, Job, Segment
 from app.pipeline.ffmpeg import ffmpeg_exe
 from app.pipeline.probe import probe
@@ -282,7 +282,7 @@ def test_espeak_voice_fit_and_uploaded_recording(app, project_with_scenes, work,
 def test_cancel_queued_batch_refunds(app, project_with_scenes):
     from rq import Queue, Worker
 
-    from app.queue import redis_connection
+    from app.platform.queue import redis_connection
     client, pid, ids = project_with_scenes()
     start = balance(app, pid)
     client.submit(f"/projects/{pid}/assets/images/missing", htmx=True)

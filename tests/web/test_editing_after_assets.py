@@ -11,7 +11,7 @@ from PIL import Image
 
 from app import ledger
 from app.extensions import db
-from app.media import get_storage
+from app.platform.media import get_storage
 from app.models import Asset, CreditEntry, Job, Project, Segment
 from app.pipeline.probe import probe
 from tests.web.test_worker_failures import start_worker, wait_for
@@ -366,7 +366,7 @@ def test_deleting_a_project_mid_compile_leaves_no_job_slot_or_file(app, furnishe
         wait_for(running, timeout=60)
         assert client.submit(f"/projects/{pid}/delete").status_code == 302
 
-        from app.queue import redis_connection
+        from app.platform.queue import redis_connection
 
         def settled():
             with app.app_context():

@@ -15,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from app import ledger, retention
 from app.extensions import db
-from app.media import get_storage
+from app.platform.media import get_storage
 from app.models import Asset, CreditEntry, Project, spoken_words
 from app.script import editing, history
 

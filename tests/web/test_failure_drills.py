@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from app.embedded_redis import EmbeddedRedis
+from app.platform.embedded_redis import EmbeddedRedis
 from app.extensions import db
 from app.models import CreditEntry, Job, Project
 from tests.conftest import USE_POSTGRES
@@ -46,7 +46,7 @@ def test_redis_stops_and_comes_back(app, project_with_scenes, work, tmp_path):
     assert response.status_code == 200
     from rq import Queue, Worker
     with app.app_context():
-        from app.queue import QUEUES, redis_connection
+        from app.platform.queue import QUEUES, redis_connection
         Worker([Queue(q, connection=redis_connection()) for q in QUEUES],
                connection=redis_connection()).work(burst=True)
         assert db.session.scalar(db.select(Job.state)) == "done"

@@ -10,7 +10,7 @@ from app import dispatch
 from app.extensions import db
 from app.jobs import reconcile
 from app.models import Job, Project, utcnow
-from app.queue import QUEUES, redis_connection
+from app.platform.queue import QUEUES, redis_connection
 
 MANY = " ".join(f"Scene {n} shows the harbour at dawn with boats." for n in range(20))
 

@@ -2,7 +2,7 @@
 import re
 
 from app.extensions import db
-from app.media import get_storage
+from app.platform.media import get_storage
 from app.models import Asset, Project
 
 

@@ -100,7 +100,7 @@ def test_behind_the_proxy_each_real_client_has_its_own_limit(app, make_member):
 def test_private_media_is_never_stored_by_shared_caches(app, owner):
     client, ws = owner
     with app.app_context():
-        from app.media import get_storage
+        from app.platform.media import get_storage
         get_storage().put_bytes(f"ws/{ws}/private.png", b"\x89PNG not really", "image/png")
         asset = Asset(workspace_id=ws, kind="image", storage_key=f"ws/{ws}/private.png",
                       mime="image/png", size=16)

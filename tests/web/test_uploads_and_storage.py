@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from app.extensions import db
-from app.media import get_storage
+from app.platform.media import get_storage
 from app.models import Asset, Job, Project, Segment, Workspace
 from app.pipeline.ffmpeg import ffmpeg_exe
 from tests.web.test_security import _rate_limited_app

@@ -3,7 +3,7 @@ import html
 import re
 
 from app.extensions import db
-from app.media import get_storage, project_prefix
+from app.platform.media import get_storage, project_prefix
 from app.models import CreditEntry, Job, Project
 from app.pipeline.probe import probe
 

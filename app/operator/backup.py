@@ -47,7 +47,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import sort_tables_and_constraints
 from sqlalchemy.sql import sqltypes
 
-from .storage import HashingReader, MissingObject, Storage, guess_content_type
+from ..platform.storage import HashingReader, MissingObject, Storage, guess_content_type
 
 FORMAT = "scriptreel-backup"
 FORMAT_VERSION = 1

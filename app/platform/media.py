@@ -5,15 +5,15 @@ import logging
 
 from flask import Blueprint, abort, current_app, g, redirect, send_file
 
-from .access import permission
-from .extensions import db
-from .models import Asset
+from ..access import permission
+from ..extensions import db
+from ..models import Asset
 
 bp = Blueprint("media", __name__)
 
 
 def get_storage():
-    """The configured app.storage backend, built once per process."""
+    """The configured app.platform.storage backend, built once per process."""
     storage = current_app.extensions.get("scriptreel_storage")
     if storage is None:
         from .storage import storage_from_settings

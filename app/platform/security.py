@@ -11,7 +11,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .partials import notice_fragment
+from ..partials import notice_fragment
 
 log = logging.getLogger("scriptreel.web")
 limiter = Limiter(key_func=get_remote_address, default_limits=[], swallow_errors=True,

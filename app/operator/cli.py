@@ -1,4 +1,5 @@
-"""Operator commands: `flask storage migrate --to s3` and `flask backup create|restore`."""
+"""The operator's commands, `flask --app wsgi <group> <command>`: operators, workspaces (plans),
+credits, storage (move media to S3) and backup (create, restore)."""
 from __future__ import annotations
 
 from itertools import islice
@@ -8,10 +9,12 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Flask, current_app
 
+from .. import ledger
+from ..extensions import db
+from ..models import User, Workspace
+from ..platform.media import get_storage
+from ..platform.storage import Storage, migrate_storage, storage_from_settings
 from .backup import BackupError, create_backup, restore_backup
-from .extensions import db
-from .media import get_storage
-from .storage import Storage, migrate_storage, storage_from_settings
 
 # A bucket or disk that can't be reached or written: reported as a message, not a traceback.
 STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
@@ -61,8 +64,89 @@ def _migrate(target: str) -> None:
     click.echo(f"Every object is in the bucket and verified. You can now set STORAGE_BACKEND={target}.")
 
 
-def register_ops_cli(app: Flask) -> None:
-    """Add the `storage` and `backup` command groups to `flask --app wsgi`."""
+def _workspace(workspace_id: int) -> Workspace:
+    workspace = db.session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise click.ClickException(f"No workspace with id {workspace_id}. "
+                                   "`flask --app wsgi workspaces list` shows them.")
+    return workspace
+
+
+def _user(email: str) -> User:
+    user = db.session.scalar(db.select(User).filter_by(email=email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No account with the email {email}. They sign up first "
+                                   "(an operator invite works in any sign-up mode).")
+    return user
+
+
+def register_operator_cli(app: Flask) -> None:
+    """Add the operator's command groups to `flask --app wsgi`."""
+    @app.cli.group()
+    def operators():
+        """Who runs this Scriptreel: operators set plans, credits, quotas and sign-up."""
+
+    @operators.command("add")
+    @click.argument("email")
+    def add_operator(email: str):
+        user = _user(email)
+        user.is_operator = True
+        db.session.commit()
+        click.echo(f"{user.name} <{user.email}> is an operator: the Operator page is in their top bar.")
+
+    @operators.command("remove")
+    @click.argument("email")
+    def remove_operator(email: str):
+        user = _user(email)
+        user.is_operator = False
+        db.session.commit()
+        left = db.session.scalar(db.select(db.func.count()).select_from(User)
+                                 .filter_by(is_operator=True))
+        click.echo(f"{user.name} <{user.email}> is no longer an operator; {left} left."
+                   + ("" if left else " Nobody can open the operator area until you add one."))
+
+    @operators.command("list")
+    def list_operators():
+        for user in db.session.scalars(db.select(User).filter_by(is_operator=True).order_by(User.email)):
+            click.echo(f"{user.email}\t{user.name}")
+
+    @app.cli.group()
+    def workspaces():
+        """List workspaces and change their plan."""
+
+    @workspaces.command("list")
+    def list_workspaces():
+        for ws in db.session.scalars(db.select(Workspace).order_by(Workspace.id)):
+            click.echo(f"{ws.id}\t{ws.name}\tplan={ws.plan}\tvideo={'on' if ws.video_enabled else 'off'}"
+                       f"\tcredits={ledger.balance(ws.id)}")
+
+    @workspaces.command("set-plan")
+    @click.argument("workspace_id", type=int)
+    @click.argument("plan")
+    def set_plan(workspace_id: int, plan: str):
+        """Change a workspace's plan (there is no payment integration)."""
+        plans = current_app.config["PLANS"]
+        if plan not in plans:
+            raise click.ClickException(f"Unknown plan {plan!r}; choose one of {', '.join(plans)}.")
+        workspace = _workspace(workspace_id)
+        workspace.plan = plan
+        db.session.commit()
+        ledger.ensure_monthly_grant(workspace)
+        click.echo(f"{workspace.name} is now on the {plans[plan]['label']} plan.")
+
+    @app.cli.group()
+    def credits():
+        """Grant credits and show balances."""
+
+    @credits.command("grant")
+    @click.argument("workspace_id", type=int)
+    @click.argument("amount", type=click.IntRange(1, 1_000_000))
+    @click.option("--reason", default="Granted from the command line")
+    def grant(workspace_id: int, amount: int, reason: str):
+        workspace = _workspace(workspace_id)
+        ledger.grant(workspace.id, amount, reason)
+        click.echo(f"Granted {amount} credits to {workspace.name}; "
+                   f"balance {ledger.balance(workspace.id)}.")
 
     @app.cli.group("storage")
     def storage_group():

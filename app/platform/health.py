@@ -3,8 +3,8 @@ from flask import Blueprint, jsonify
 from redis.exceptions import RedisError
 from sqlalchemy import text
 
-from .access import public
-from .extensions import csrf, db
+from ..access import public
+from ..extensions import csrf, db
 from .queue import live_worker_count, redis_connection
 
 bp = Blueprint("health", __name__)
