@@ -1,4 +1,4 @@
-"""Project commands for anyone with the code: `flask --app wsgi segment|render` (offline, no database).
+"""Project commands: `flask --app wsgi segment|render` (offline, no database) and `export` (from the database).
 
 The operator's commands (operators, workspaces, credits, storage, backup) are in app/operator/cli.py."""
 import json
@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
+from .assets import selfhosted
 from .pipeline.images import MODELS, ProviderError
 from .pipeline.render import RenderOptions, render_script
 from .pipeline.script_import import ScriptImportError, decode_script
@@ -74,7 +75,8 @@ def register_cli(app: Flask) -> None:
                   help="Where to write the MP4; captions, chapters and thumbnail go beside it.")
     @click.option("--image-tier", default="draft", show_default=True,
                   type=click.Choice(sorted(MODELS)), help="Image model (draft works offline).")
-    @click.option("--voice", default="espeak", show_default=True, type=click.Choice(["espeak", "azure"]))
+    @click.option("--voice", default="piper", show_default=True, type=click.Choice(["piper", "espeak", "azure"]),
+                  help="Voice engine, with its default voice.")
     @click.option("--transition", default="crossfade", show_default=True,
                   type=click.Choice(["cut", "crossfade", "fadeblack", "slide", "wipe"]))
     @click.option("--preset", default="1080p", show_default=True,
@@ -82,8 +84,12 @@ def register_cli(app: Flask) -> None:
     @click.option("--motion", default="off", show_default=True,
                   type=click.Choice(["off", "subtle", "strong"]))
     @click.option("--burn-captions", is_flag=True, help="Draw the captions into the picture.")
+    @click.option("--caption-style", default="plain", show_default=True, type=click.Choice(["plain", "words"]),
+                  help="Burned-in captions: plain, or with the spoken word lit.")
+    @click.option("--timeline", type=click.Path(dir_okay=False),
+                  help="Also write the editing package (timelines for Premiere, Resolve, Final Cut + media) here.")
     def render(script: str, output: str, image_tier: str, voice: str, transition: str,
-               preset: str, motion: str, burn_captions: bool):
+               preset: str, motion: str, burn_captions: bool, caption_style: str, timeline: str | None):
         """Turn a script file into a narrated MP4 in one go (offline with the defaults)."""
         with open(script, "rb") as handle:
             try:
@@ -93,15 +99,17 @@ def register_cli(app: Flask) -> None:
         config = current_app.config
         options = RenderOptions(
             image_model=image_tier, voice_provider=voice, transition=transition,
-            preset=RENDER_PRESETS[preset], motion=motion, burn_captions=burn_captions,
-            stability_api_key=config["STABILITY_API_KEY"], azure_key=config["AZURE_SPEECH_KEY"],
+            preset=RENDER_PRESETS[preset], motion=motion, burn_captions=burn_captions, caption_style=caption_style,
+            stability_api_key=config["STABILITY_API_KEY"], selfhosted=selfhosted.server(),
+            azure_key=config["AZURE_SPEECH_KEY"],
             azure_region=config["AZURE_SPEECH_REGION"])
         out = Path(output).resolve()
         out.parent.mkdir(parents=True, exist_ok=True)
         bar = TerminalProgress()
         with tempfile.TemporaryDirectory() as work:
             try:
-                result = render_script(text, out, Path(work), Path(work) / "pieces", options, bar)
+                result = render_script(text, out, Path(work), Path(work) / "pieces", options, bar,
+                                       timeline=Path(timeline).resolve() if timeline else None)
             except (ProviderError, ValueError) as exc:
                 raise click.ClickException(getattr(exc, "user_message", str(exc)))
         bar.done()
@@ -109,5 +117,33 @@ def register_cli(app: Flask) -> None:
         for extra in (result.srt, result.vtt, result.chapters, result.thumbnail):
             if extra:
                 click.echo(f"      {extra}")
+        if timeline:
+            click.echo(f"      {Path(timeline).resolve()} (editing package)")
         if result.chapters_problem:
             click.echo(f"No chapters: {result.chapters_problem}")
+
+    @app.cli.command("export")
+    @click.argument("project_id", type=int)
+    @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+                  help="Where to write the zip.")
+    @click.option("--version", "version", type=int, help="Which compiled version (default: the latest).")
+    def export(project_id: int, output: str, version: int | None):
+        """Write a project's editing package (timelines + media) from the database, for its latest compile."""
+        from .editing.service import PackageUnavailable, write_editing_package
+        from .extensions import db
+        from .models import Project
+        from .video.service import finished_compiles
+        project = db.session.get(Project, project_id)
+        if project is None:
+            raise click.ClickException(f"There is no project {project_id}.")
+        compiles = [j for j in finished_compiles(project) if version is None or j.result.get("version") == version]
+        if not compiles:
+            raise click.ClickException("That project has no such compiled video: compile it first.")
+        bar = TerminalProgress()
+        with tempfile.TemporaryDirectory() as work:
+            try:
+                out = write_editing_package(compiles[0], project, Path(work), Path(output).resolve(), bar)
+            except PackageUnavailable as exc:
+                raise click.ClickException(str(exc))
+        bar.done()
+        click.echo(f"Wrote {out} (version {compiles[0].result.get('version')} of “{project.title}”)")

@@ -60,6 +60,21 @@ def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
     return value
 
 
+def _plans(name: str) -> list[str]:
+    """A comma-separated list of plan names (every plan when unset)."""
+    names = [n.strip() for n in os.environ.get(name, ",".join(PLANS)).split(",") if n.strip()]
+    if unknown := [n for n in names if n not in PLANS]:
+        raise RuntimeError(f"{name} names unknown plans: {', '.join(unknown)} (plans: {', '.join(PLANS)}).")
+    return names
+
+
+def _within(name: str, default: float, low: float, high: float, unit: str, kind=float):
+    value = kind(os.environ.get(name, default))
+    if not low <= value <= high:
+        raise RuntimeError(f"{name} must be between {low:g} and {high:g} {unit} (it is {value:g}).")
+    return value
+
+
 def _local_secret_key(instance: Path) -> str:
     """A random key kept in the instance folder, so local sessions survive restarts."""
     path = instance / "secret_key"
@@ -125,6 +140,27 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         # Providers: keys only from the environment (or workspace settings, for admins).
         "STABILITY_API_KEY": os.environ.get("STABILITY_API_KEY", ""),
         "STABILITY_BASE_URL": os.environ.get("STABILITY_BASE_URL", "https://api.stability.ai"),
+        # Your own GPU server for images, the "self-hosted" tier (README: "Your own GPU for images").
+        # Its price and the plans that may use it are operator settings; these are their defaults.
+        "SELFHOSTED_IMAGE_BACKEND": _choice("SELFHOSTED_IMAGE_BACKEND", ("a1111", "comfyui", "openai"), "")
+        if os.environ.get("SELFHOSTED_IMAGE_BACKEND", "").strip() else "",
+        "SELFHOSTED_IMAGE_URL": os.environ.get("SELFHOSTED_IMAGE_URL", ""),
+        "SELFHOSTED_IMAGE_API_KEY": os.environ.get("SELFHOSTED_IMAGE_API_KEY", ""),
+        "SELFHOSTED_IMAGE_MODEL": os.environ.get("SELFHOSTED_IMAGE_MODEL", ""),
+        # One image's budget; an image job is stopped after 300 s, so it must end well before.
+        "SELFHOSTED_IMAGE_TIMEOUT": _within("SELFHOSTED_IMAGE_TIMEOUT", 120, 5, 270, "seconds"),
+        "SELFHOSTED_IMAGE_SIZE": _within("SELFHOSTED_IMAGE_SIZE", 1024, 256, 2048, "pixels", int),
+        "SELFHOSTED_IMAGE_STEPS": int(os.environ.get("SELFHOSTED_IMAGE_STEPS", "30")),
+        "SELFHOSTED_IMAGE_CFG": float(os.environ.get("SELFHOSTED_IMAGE_CFG", "7")),
+        "SELFHOSTED_IMAGE_SAMPLER": os.environ.get("SELFHOSTED_IMAGE_SAMPLER", ""),
+        "SELFHOSTED_IMAGE_MAX_QUEUE": int(os.environ.get("SELFHOSTED_IMAGE_MAX_QUEUE", "8")),
+        # Empty: the workflows shipped in app/pipeline/images/selfhosted/workflows/ ("none": no reference).
+        "SELFHOSTED_COMFYUI_WORKFLOW": os.environ.get("SELFHOSTED_COMFYUI_WORKFLOW", ""),
+        "SELFHOSTED_COMFYUI_REFERENCE_WORKFLOW": os.environ.get("SELFHOSTED_COMFYUI_REFERENCE_WORKFLOW", ""),
+        "SELFHOSTED_IMAGE_CREDITS": int(os.environ.get("SELFHOSTED_IMAGE_CREDITS", "1")),
+        "SELFHOSTED_IMAGE_PLANS": _plans("SELFHOSTED_IMAGE_PLANS"),
+        # Piper voices (.onnx with its .onnx.json) the operator adds to the one installed with Scriptreel.
+        "VOICES_DIR": os.environ.get("VOICES_DIR", str(instance / "voices")),
         "AZURE_SPEECH_KEY": os.environ.get("AZURE_SPEECH_KEY", ""),
         "AZURE_SPEECH_REGION": os.environ.get("AZURE_SPEECH_REGION", ""),
         # Only for sovereign clouds or private endpoints; normally derived from the region.

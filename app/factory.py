@@ -59,20 +59,25 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.before_request(access.enforce_access)
     app.before_request(_monthly_credits)
 
+    from .assets.look import bp as look_bp
     from .assets.routes import bp as assets_bp
     from .auth.routes import bp as auth_bp
     from .credits.routes import bp as credits_bp
+    from .editing.routes import bp as editing_bp
     from .platform.health import bp as health_bp
     from .platform.media import bp as media_bp
     from .operator.routes import bp as operator_bp
     from .projects.routes import bp as projects_bp
+    from .review.public import bp as review_bp
+    from .review.routes import bp as feedback_bp
     from .scenes.routes import bp as scenes_bp
     from .script.routes import bp as script_bp
     from .video.routes import bp as video_bp
     from .workspaces.routes import bp as workspaces_bp
 
     for blueprint in (auth_bp, workspaces_bp, credits_bp, projects_bp, script_bp, scenes_bp,
-                      assets_bp, video_bp, media_bp, health_bp, operator_bp):
+                      assets_bp, look_bp, video_bp, media_bp, health_bp, operator_bp, editing_bp, feedback_bp,
+                      review_bp):
         app.register_blueprint(blueprint)
 
     from .cli import register_cli

@@ -15,6 +15,9 @@ from flask import current_app
 from rq import Queue
 
 from . import jobs, production, project_settings, retention
+from . import version_snapshot as snapshots
+from .assets import selfhosted, voices
+from .assets.reference import reference_asset, reference_bytes
 from .extensions import db
 from .platform.media import get_storage, project_prefix
 from .pipeline import uploads
@@ -34,7 +37,6 @@ from .pipeline.video import (
     render_piece,
     render_scene_preview,
 )
-from .pipeline.voice import voice_provider
 from .pipeline.voice.base import to_flac
 from .jobs import JobCancelled, JobFailed, Progress
 
@@ -75,7 +77,7 @@ def attach_voice(project: Project, segment: Segment, asset: Asset, text: str | N
     """Make a voiceover the scene's own; a scene fitted to its audio follows the new length."""
     values = {"audio_asset_id": asset.id, "voice_text": text}
     if db.session.scalar(db.select(Segment.timing_source).where(Segment.id == segment.id)) == "audio":
-        values["seconds"] = round(duration + float(project_settings.get(project, "fit_pad_seconds")), 2)
+        values["seconds"] = round(duration + project_settings.fit_pad(project), 2)
     link(segment, **values)
 
 
@@ -96,7 +98,12 @@ def handle_image(job: Job, project: Project, segment: Segment, progress: Progres
     try:
         provider = image_provider(
             model, stability_api_key=_stability_key(project),
-            stability_base_url=current_app.config["STABILITY_BASE_URL"], timeout=90)
+            stability_base_url=current_app.config["STABILITY_BASE_URL"], timeout=90,
+            selfhosted=selfhosted.server())
+        reference = reference_asset(project) if provider.accepts_reference else None
+        if reference is not None:
+            request = replace(request, reference=reference_bytes(reference),
+                              reference_strength=float(project_settings.get(project, "reference_strength")))
         result = provider.generate(request, on_progress=lambda f, m: progress(0.05 + 0.85 * f, m))
     except ProviderError as exc:
         raise JobFailed(exc.user_message, retryable=exc.retryable) from exc
@@ -107,7 +114,9 @@ def handle_image(job: Job, project: Project, segment: Segment, progress: Progres
                         provider=result.provider, model=result.model, prompt=result.prompt,
                         seed=result.seed, meta={"width": result.size[0], "height": result.size[1],
                                                 "description": job.params["description"],
-                                                "finish_reason": result.finish_reason})
+                                                "finish_reason": result.finish_reason,
+                                                "reference_asset_id": reference.id if reference else None,
+                                                **result.details})
     link(segment, image_asset_id=asset.id)
     project.touch()
     db.session.commit()
@@ -126,12 +135,13 @@ def handle_voice(job: Job, project: Project, segment: Segment, progress: Progres
     progress(0.1, "Speaking the scene…")
     text = segment.text  # what it says; if the scene is edited meanwhile, it shows as out of date
     try:
-        provider = voice_provider(job.params["provider"], key=current_app.config["AZURE_SPEECH_KEY"],
-                                  region=current_app.config["AZURE_SPEECH_REGION"],
-                                  base_url=current_app.config["AZURE_SPEECH_BASE_URL"] or None)
-        speech = provider.synthesize(text, job.params["voice"], job.params.get("rate"))
+        speech = voices.provider(job.params["provider"]).synthesize(
+            text, job.params["voice"], job.params.get("rate"), pitch=job.params.get("pitch", 0),
+            on_progress=lambda f, m: progress(0.1 + 0.8 * f, m), should_cancel=progress.cancelled)
     except ProviderError as exc:
         raise JobFailed(exc.user_message, retryable=exc.retryable) from exc
+    except Cancelled as exc:
+        raise JobCancelled() from exc
     progress.check_cancel()
     flac, duration = to_flac(speech.wav)  # stored compressed; lossless, so nothing is lost before the final mux
     key = f"{project_prefix(project.workspace_id, project.id)}audio/job-{job.public_id}.flac"
@@ -145,9 +155,20 @@ def handle_voice(job: Job, project: Project, segment: Segment, progress: Progres
     return f"Voiceover ready ({duration:.1f} s)."
 
 
+def handle_voice_sample(job: Job, _project, _segment, _progress) -> str:
+    """A few seconds of a voice at a project's speed and pitch, kept for whoever plays it next."""
+    try:
+        return voices.make_sample(job.params)
+    except ProviderError as exc:
+        raise JobFailed(exc.user_message) from exc
+
+
 def _convert_upload(job: Job, project: Project, progress: Progress, kind: str,
-                    segment: Segment | None) -> tuple[Asset, float]:
-    """The uploaded original (kept since the request) as a compressed Asset; the original goes."""
+                    segment: Segment | None, timings=None) -> tuple[Asset, float]:
+    """The uploaded original (kept since the request) as a compressed Asset; the original goes.
+
+    ``timings(converted_path)`` gives the meta that says when its words are spoken (none without it).
+    """
     incoming = db.session.get(Asset, job.params["asset_id"])
     if incoming is None:
         raise JobFailed("The uploaded file is gone; upload it again.")
@@ -160,12 +181,13 @@ def _convert_upload(job: Job, project: Project, progress: Progress, kind: str,
             prepared = uploads.convert_audio_upload(source, out, checked, max_seconds=max_seconds,
                                                     on_progress=progress, should_cancel=progress.cancelled)
             progress.check_cancel()
+            words = timings(out) if timings else {}  # before storing: SQLite lets one writer at a time
             key = f"{project_prefix(project.workspace_id, project.id)}{kind}/upload-{job.public_id}.{prepared.extension}"
             asset = store_asset(job, project, segment, kind, key, out.read_bytes(), prepared.mime,
                                 provider="upload", prompt=job.params.get("voice_text"),
                                 meta={"duration": prepared.duration, "timing_source": "none",
                                       "original_name": incoming.meta.get("original_name", ""),
-                                      "original_format": prepared.original_format})
+                                      "original_format": prepared.original_format, **words})
     except uploads.UploadRejected as exc:
         raise JobFailed(exc.user_message) from exc
     except Cancelled as exc:
@@ -186,7 +208,9 @@ def handle_recording(job: Job, project: Project, segment: Segment, progress: Pro
     try:
         if _scene_gone(segment):
             raise JobFailed("The scene was deleted before its recording was ready.")
-        asset, duration = _convert_upload(job, project, progress, "audio", segment)
+        asset, duration = _convert_upload(
+            job, project, progress, "audio", segment,
+            timings=lambda path: voices.recording_timings(path, job.params.get("voice_text"), project, progress))
         attach_voice(project, segment, asset, job.params.get("voice_text"), duration)
         project.touch()
         db.session.commit()
@@ -238,7 +262,7 @@ def handle_preview(job: Job, project: Project, segment: Segment, progress: Progr
 
 def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> str:
     """Render (or reuse) every scene piece, join them, and store the MP4 with its sidecars."""
-    from .video.service import preflight
+    from .video.service import preflight, scenes_summary
     blocking = [p.message for p in preflight(project) if p.blocking]
     if blocking:
         raise JobFailed(" ".join(blocking))
@@ -253,9 +277,14 @@ def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> 
         exchange = SharedPieces(storage, jobs.redis_connection(), prefix)
         try:
             plan = plan_compile(scenes, settings)
-            _ask_other_workers_to_help(job, plan, cache, exchange, production.storage_keys(project, scenes))
+            board = snapshots.snapshot(project, plan)  # what this version shows, as planned
+            missing = [p for p in plan.pieces if not (cache / f"{p.key}{PIECE_SUFFIX}").is_file()
+                       and not exchange.available(p.key)]
+            _ask_other_workers_to_help(job, missing, production.storage_keys(project, scenes))
+            by_scene = _pieces_by_scene(plan)
             out = workdir / "video.mp4"
-            result = compile_planned(plan, out, cache, on_progress=progress, should_cancel=progress.cancelled,
+            result = compile_planned(plan, out, cache, on_progress=_ScenesReady(progress, by_scene, cache),
+                                     should_cancel=progress.cancelled,
                                      workers=current_app.config["COMPILE_THREADS"], exchange=exchange)
             _keep_only_latest_shared_pieces(exchange, plan)
         except Cancelled as exc:
@@ -277,14 +306,49 @@ def handle_compile(job: Job, project: Project, _segment, progress: Progress) -> 
             asset = store_asset_row(job, project, kind, key, mime, path.stat().st_size)
             ids[kind] = asset.id
     project.thumbnail_asset_id = ids["thumbnail"]
+    to_render = {p.key for p in missing}
+    rendered_scenes = sum(1 for keys in by_scene if keys & to_render)
+    reused_scenes = len(by_scene) - rendered_scenes
     job.result = {**ids, "duration": result.duration, "frames": result.frames,
                   "chapters_problem": result.chapters_problem,
                   "rendered": len(result.rendered_pieces), "reused": len(result.reused_pieces),
-                  "settings": production.settings_summary(project)}
+                  "scenes_rendered": rendered_scenes, "scenes_reused": reused_scenes,
+                  "settings": production.settings_summary(project),
+                  "storyboard": board, "version": snapshots.next_version(project)}
     project.touch()
     db.session.commit()
-    return (f"Video ready: {result.duration:.1f} s, {len(result.rendered_pieces)} piece(s) "
-            f"rendered, {len(result.reused_pieces)} reused.")
+    return f"Video ready: {result.duration:.1f} s, {scenes_summary(rendered_scenes, reused_scenes)}."
+
+
+def _pieces_by_scene(plan) -> list[set[str]]:
+    """The keys of the pieces each scene's stretch of the video is joined from (a piece shared by
+    scenes with the same picture belongs to each of them)."""
+    slots = plan.timeline.slots
+    keys: list[set[str]] = [set() for _ in slots]
+    at, i = 0, 0
+    for join in plan.joins:
+        while i < len(slots) - 1 and at >= slots[i].end:
+            i += 1
+        keys[i].add(join.key)
+        at += join.frames
+    return keys
+
+
+class _ScenesReady:
+    """The compile's progress, its stage told as scenes finished ("3 of 12 scenes ready"): pieces
+    finish out of order, so "Rendering scene N" (the scene a piece starts on) would jump back."""
+
+    def __init__(self, progress: Progress, by_scene: list[set[str]], cache: Path):
+        self.progress, self.by_scene, self.cache = progress, by_scene, cache
+        self.ready: set[int] = set()
+
+    def __call__(self, fraction: float, stage: str | None = None) -> None:
+        if stage and stage.startswith("Rendering scene"):
+            for i, keys in enumerate(self.by_scene):  # a piece in the cache stays there till the end
+                if i not in self.ready and all((self.cache / f"{k}{PIECE_SUFFIX}").is_file() for k in keys):
+                    self.ready.add(i)
+            stage = f"{len(self.ready)} of {len(self.by_scene)} scenes ready"
+        self.progress(fraction, stage)
 
 
 def _keep_only_latest_shared_pieces(exchange: SharedPieces, plan) -> None:
@@ -296,13 +360,11 @@ def _keep_only_latest_shared_pieces(exchange: SharedPieces, plan) -> None:
         log.warning("could not remove a project's outdated shared pieces", exc_info=True)
 
 
-def _ask_other_workers_to_help(job: Job, plan, cache: Path, exchange: SharedPieces,
-                               storage_keys: dict[str, str]) -> None:
-    """Queue one helper job per missing piece, last scene first: idle workers (on any machine)
-    render from the end while this one renders from the start; busy ones find them done.
+def _ask_other_workers_to_help(job: Job, missing: list[PieceSpec], storage_keys: dict[str, str]) -> None:
+    """Queue one helper job per missing piece (in neither this machine's cache nor the shared store),
+    last scene first: idle workers (on any machine) render from the end while this one renders from
+    the start; busy ones find them done.
     Each helper gets the piece's spec with its images named by storage key, so it fetches just those."""
-    missing = [p for p in plan.pieces if not (cache / f"{p.key}{PIECE_SUFFIX}").is_file()
-               and not exchange.available(p.key)]
     queue = Queue("video", connection=jobs.redis_connection())
     for spec in reversed(missing[1:]):
         queue.enqueue_call("app.handlers.render_shared_piece", args=(job.id, helper_spec(spec, storage_keys)),
@@ -429,15 +491,23 @@ def handle_batch(job: Job, project: Project, _segment, progress: Progress) -> st
     return f"Queued {queued} {what}{'s' if queued != 1 else ''}."
 
 
+def handle_export(job: Job, project: Project, _segment, progress: Progress) -> str:
+    """A compile's editing package for Premiere, Resolve and Final Cut (see app/editing)."""
+    from .editing.service import build_package
+    return build_package(job, project, progress)
+
+
 HANDLERS = {
     "images_batch": handle_batch,
     "voices_batch": handle_batch,
     "segment": handle_segment,
     "compile": handle_compile,
+    "export": handle_export,
     "suggest": handle_suggest,
     "preview": handle_preview,
     "image": handle_image,
     "voice": handle_voice,
+    "voice_sample": handle_voice_sample,
     "recording": handle_recording,
     "music": handle_music,
 }

@@ -37,10 +37,12 @@ KINDS = {
     "voice": JobKind("voice", 300, (10, 30, 90)),
     "images_batch": JobKind("default", 900),  # queues a batch's image jobs, charging each
     "voices_batch": JobKind("default", 900),  # queues a batch's voiceover jobs
-    "recording": JobKind("voice", 900),  # an uploaded voiceover, converted to FLAC or AAC
+    "recording": JobKind("voice", 900),  # an uploaded voiceover, converted to FLAC or AAC, its words aligned
     "music": JobKind("voice", 1800),     # uploaded background music, likewise
+    "voice_sample": JobKind("default", 120),  # a few seconds of a voice; not behind a batch of voiceovers
     "preview": JobKind("video", 600),
     "compile": JobKind("video", 3 * 3600),
+    "export": JobKind("video", 1800),  # a compile's editing package (zip) for Premiere, Resolve, Final Cut
 }
 RECENT = timedelta(seconds=20)
 
@@ -107,7 +109,8 @@ class AlreadyQueued(Exception):
     def __init__(self, kind: str, segment: Segment | None):
         what = {"image": "An image", "voice": "A voiceover", "preview": "A preview", "suggest": "A suggestion",
                 "compile": "A compile", "segment": "A cut", "images_batch": "A batch of images",
-                "voices_batch": "A batch of voiceovers", "music": "Music"}.get(kind, "A job")
+                "voices_batch": "A batch of voiceovers", "music": "Music", "voice_sample": "A voice sample",
+                "export": "An editing package"}.get(kind, "A job")
         where = f"scene {segment.position + 1}" if segment else "this project"
         super().__init__(f"{what} for {where} is already being made; wait for it to finish.")
 

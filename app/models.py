@@ -326,3 +326,50 @@ class OperatorInvite(db.Model):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     used_by: Mapped[User | None] = relationship(foreign_keys=[used_by_id])
     workspace: Mapped[Workspace | None] = relationship()
+
+
+class ReviewLink(db.Model):
+    """A client's way in to one compiled video: a secret token (stored hashed), an expiry, maybe a passphrase."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), index=True)  # the compile
+    token_hash: Mapped[str] = mapped_column(db.String(64), unique=True)
+    passphrase_hash: Mapped[str | None] = mapped_column(db.String(256))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    compile: Mapped[Job] = relationship()
+    project: Mapped[Project] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def open(self) -> bool:
+        return self.revoked_at is None and self.expires_at > utcnow()
+
+
+class ReviewComment(db.Model):
+    """A reviewer's note on a compiled version (a scene, a moment, or the whole), or a team member's answer."""
+    __table_args__ = (Index("ix_review_comment_project_resolved", "project_id", "resolved_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("review_link.id", ondelete="SET NULL"), index=True)
+    # What the reviewer saw: the compile (its storyboard snapshot) and the scene's number in it.
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("job.id", ondelete="SET NULL"), index=True)
+    version: Mapped[int | None]
+    scene_number: Mapped[int | None]
+    at_seconds: Mapped[float | None]
+    # The scene it concerns in the editor's steps (gone if the scene was deleted or merged away since).
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segment.id", ondelete="SET NULL"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("review_comment.id", ondelete="CASCADE"), index=True)
+    author_name: Mapped[str] = mapped_column(db.String(80))
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(db.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+
+    replies: Mapped[list[ReviewComment]] = relationship(order_by="ReviewComment.id", cascade="all, delete-orphan")

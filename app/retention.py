@@ -1,14 +1,16 @@
 """Which media files a project still needs, and removing the rest.
 
 A file is kept while anything points at it: a scene (its image, its voiceover, their versions),
-an undo or redo state, a finished compile, the newest preview of a scene, the project's music
-or thumbnail. Everything else of the project is deleted, row and file.
+an undo or redo state, a finished compile (its outputs and the media of its storyboard snapshot), the
+newest preview of a scene, the newest editing package, the project's music, thumbnail or reference
+image. Everything else of the project is deleted, row and file.
 """
 from __future__ import annotations
 
 import logging
 
 from .extensions import db
+from . import version_snapshot as snapshots
 from .platform.media import get_storage
 from .models import Asset, Job, Project, Revision, Segment
 from .script import history
@@ -32,21 +34,27 @@ def referenced(project: Project) -> set[int]:
                                             .filter_by(project_id=project.id)):
         keep |= history.asset_ids(before) | history.asset_ids(after)
     newest_preview: dict[int, int] = {}
+    newest_export = None  # the latest editing package stays downloadable; older ones go
     for kind, segment_id, result in db.session.execute(
             db.select(Job.kind, Job.segment_id, Job.result).filter(
                 Job.project_id == project.id, Job.state.in_(("done", *Job.ACTIVE)),
-                Job.kind.in_(("compile", "preview")))
+                Job.kind.in_(("compile", "preview", "export")))
             .order_by(Job.id)):
         if kind == "compile":
             keep.update(result.get(k) for k in COMPILE_OUTPUTS if result.get(k))
+            keep |= snapshots.asset_ids(result)  # what the version showed: for review and editing packages
+        elif kind == "export":
+            newest_export = result.get("asset_id") or newest_export
         elif result.get("asset_id"):
             newest_preview[segment_id] = result["asset_id"]
     keep.update(newest_preview.values())
+    keep.update([newest_export] if newest_export else [])
     # An upload waiting for its conversion job.
     keep.update(params["asset_id"] for params in db.session.scalars(db.select(Job.params).filter(
         Job.project_id == project.id, Job.state.in_(Job.ACTIVE), Job.kind.in_(("recording", "music"))))
         if params.get("asset_id"))
-    keep.update(i for i in (project.thumbnail_asset_id, project.settings.get("music_asset_id")) if i)
+    keep.update(i for i in (project.thumbnail_asset_id, project.settings.get("music_asset_id"),
+                            project.settings.get("reference_asset_id")) if i)
     return keep
 
 

@@ -15,12 +15,12 @@ from ..models import Asset, Job, Project
 from ..partials import replace_target
 from ..pipeline import uploads
 from ..pipeline.images import MODELS
-from ..pipeline.voice import voice_provider
 from ..projects.routes import step_context
+from ..platform.media import get_storage
 from ..platform.queue import QueueUnavailable, new_job_id
 from ..platform.security import GENERATE_LIMIT, UPLOAD_LIMIT, limiter, member_key
 from ..text import clean
-from . import service
+from . import reference, service, voices
 
 bp = Blueprint("assets", __name__, url_prefix="/projects/<int:project_id>")
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
@@ -51,36 +51,38 @@ def _versions(project: Project, kind: str = "image") -> dict[int, list[Asset]]:
 def _context(project: Project) -> dict:
     plan_tier = service.plan_tier()
     running = active_jobs(project)  # repairs abandoned jobs before the status lines are read
+    running = [j for j in running if j.kind != "voice_sample"]  # a sample shows beside its voice, not here
     missing = service.missing_images(project)
+    # Once per page: the self-hosted tier's price and plans are instance settings.
+    costs = {m: service.image_cost(m) for m in MODELS}
+    allowed = {m: service.plan_allows(m) for m in MODELS}
+    unavailable = service.unavailable_models()
+    regenerate_scenes, regenerate_model, regenerate_total = service.regeneration(project)
     return {"project": project, "latest": _latest_jobs(project), "versions": _versions(project),
-            "models": MODELS, "plan_tier": plan_tier, "cost": service.image_cost,
+            "models": MODELS, "plan_tier": plan_tier, "cost": costs.__getitem__,
             "model_for": lambda s: service.model_for(project, s),
-            "allowed": lambda m: service.tier_allows(plan_tier, m),
+            "allowed": allowed.__getitem__,
             "too_long": service.audio_too_long, "settings": project_settings,
             "balance": ledger.balance(project.workspace_id),
-            "missing": missing, "missing_cost": sum(service.image_cost(service.model_for(project, s)) for s in missing),
+            "missing": missing, "missing_cost": sum(costs[service.model_for(project, s)] for s in missing),
+            "regenerate": {"count": len(regenerate_scenes), "model": MODELS.get(regenerate_model),
+                           "total": regenerate_total},
             "images_in_flight": service.in_flight(project, "image"),
             "batches": [j for j in running if j.kind.endswith("_batch")],
             "outdated": [s for s in project.segments if s.voice_outdated],
             "audio_versions": _versions(project, "audio"),
-            "unavailable": service.unavailable_models(),
+            "unavailable": unavailable, "unavailable_notes": service.unavailable_notes(unavailable),
             "any_active": bool(running)}
-
-
-def _voices():
-    cache = current_app.extensions.setdefault("scriptreel_voices", {})
-    if "espeak" not in cache:
-        cache["espeak"] = voice_provider("espeak").voices()
-    return cache["espeak"]
 
 
 @bp.get("/assets")
 @permission("view")
 def page(project_id: int):
     project = project_or_404(project_id)
-    return render_template("assets/page.html", voices=_voices(),
-                           voice_providers=service.voice_providers(),
-                           azure_voices=service.AZURE_VOICES,
+    engine = project_settings.get(project, "voice_provider")
+    return render_template("assets/page.html", voices=voices.voices(engine), voice_engines=voices.engines(),
+                           azure_voices=voices.AZURE_VOICES, voice_help=voices.HOW_IT_SOUNDS,
+                           pitch_range=voices.PITCH_RANGE, **reference.look_context(project),
                            **{**_context(project), **step_context(project, 3)})
 
 
@@ -114,20 +116,9 @@ def save_settings(project_id: int):
             values["image_model"] = form["image_model"]
         except service.NotAllowed as exc:
             error = str(exc)
-    provider = form.get("voice_provider", project_settings.get(project, "voice_provider"))
-    if provider not in service.voice_providers():
-        error = "Azure voices need AZURE_SPEECH_KEY and AZURE_SPEECH_REGION on the server."
-    elif provider != project_settings.get(project, "voice_provider"):
-        values.update(voice_provider=provider, voice=service.DEFAULT_VOICES[provider])
-    elif "voice" in form:
-        voice = form["voice"].strip()
-        valid = (voice in {v.id for v in _voices()} if provider == "espeak"
-                 else re.fullmatch(r"[a-z]{2,3}-[A-Za-z]{2,4}(-[A-Za-z]+)?-[A-Za-z0-9]+Neural", voice))
-        if not valid:
-            error = ("Choose a voice from the list." if provider == "espeak" else
-                     "Azure voice names look like en-US-JennyNeural.")
-        else:
-            values["voice"] = voice
+    voice_values, voice_error = voices.settings_from(form, project)
+    values.update(voice_values)
+    error = voice_error or error
     if "wpm" in form:
         rate = form.get("wpm", type=int)
         if rate is None or not 80 <= rate <= 300:
@@ -140,6 +131,55 @@ def save_settings(project_id: int):
         return "", 204, {"HX-Refresh": "true"}
     return _grid(project, 422 if error else 200, error=error,
                  notice=None if error else "Saved.")
+
+
+@bp.post("/assets/voice-sample")
+@permission("edit")
+def voice_sample(project_id: int):
+    """A voice at the project's speed and pitch: played at once when its sample exists, else made by a worker."""
+    project = project_or_404(project_id)
+    engine = request.form.get("engine", "")
+    voice = next((v for v in voices.voices(engine) if v.id == request.form.get("voice")), None)
+    if voice is None or engine not in voices.engines():
+        return render_template("assets/_voice_sample.html", error="Choose a voice from the list."), 422
+    sample = voices.sample_request(project, engine, voice)
+    if not voices.sample_ready(sample["key"]):
+        try:
+            enqueue("voice_sample", project=project, user_id=current_user.id, params=sample)
+        except (AlreadyQueued, QueueUnavailable) as exc:
+            return render_template("assets/_voice_sample.html", error=str(exc)), 409
+    return _sample_fragment(project, sample["key"])
+
+
+def _sample_fragment(project: Project, key: str):
+    digest = key.removeprefix(voices.SAMPLE_PREFIX).removesuffix(".flac")
+    return render_template("assets/_voice_sample.html", project=project, digest=digest,
+                           ready=voices.sample_ready(key), error=voices.sample_failure(project, key))
+
+
+def _sample_key(digest: str) -> str:
+    if not re.fullmatch(r"[0-9a-f]{32}", digest):
+        abort(404)
+    return f"{voices.SAMPLE_PREFIX}{digest}.flac"
+
+
+@bp.get("/assets/voice-samples/<digest>")
+@permission("view")
+def voice_sample_status(project_id: int, digest: str):
+    """The sample's player once it is made (the fragment polls until then)."""
+    return _sample_fragment(project_or_404(project_id), _sample_key(digest))
+
+
+@bp.get("/assets/voice-samples/<digest>.flac")
+@permission("view")
+def voice_sample_audio(project_id: int, digest: str):
+    """The sample itself (a few seconds of FLAC, so no range requests)."""
+    project_or_404(project_id)
+    key = _sample_key(digest)
+    if not voices.sample_ready(key):
+        abort(404)
+    with get_storage().open_read(key) as sample:
+        return sample.read(), 200, {"Content-Type": "audio/flac", "Cache-Control": "private, max-age=86400"}
 
 
 STALE = ("Scene {n} was changed in another tab or by someone else since this page was loaded, "
@@ -203,6 +243,20 @@ def generate_missing(project_id: int):
     except REFUSALS as exc:
         return _grid(project, 409 if isinstance(exc, AlreadyQueued) else 422, error=str(exc))
     return _grid(project, notice=_batch_notice(count, "image", "Every scene has an image or one on its way."))
+
+
+@bp.post("/assets/images/regenerate")
+@limiter.limit(GENERATE_LIMIT, key_func=member_key)
+@permission("edit")
+def regenerate_all(project_id: int):
+    """Every scene's image again in the project's style, model, seed and reference, for the total
+    the confirmation showed."""
+    project = project_or_404(project_id)
+    try:
+        _job, count = service.regenerate_all_images(project, request.form.get("total", type=int))
+    except REFUSALS as exc:
+        return _grid(project, 409 if isinstance(exc, AlreadyQueued) else 422, error=str(exc))
+    return _grid(project, notice=_batch_notice(count, "new image", "There are no scenes to regenerate."))
 
 
 def _batch_notice(count: int, what: str, nothing: str) -> str:

@@ -17,6 +17,7 @@ from ..pipeline import uploads
 from ..pipeline.images import MODELS, credit_cost, random_seed, tier_allows
 from ..platform.queue import new_job_id
 from ..workspaces.usage import human_size, storage_usage
+from . import selfhosted
 
 
 class NotAllowed(ValueError):
@@ -34,6 +35,8 @@ def require_storage(workspace, adding: int = 0) -> None:
 
 
 def image_cost(model: str) -> int:
+    if model in MODELS and MODELS[model].provider == "selfhosted":
+        return selfhosted.credit_cost()
     return credit_cost(model, current_app.config.get("IMAGE_CREDIT_COSTS"))
 
 
@@ -45,19 +48,38 @@ def model_for(project: Project, segment: Segment) -> str:
     return project_settings.scene_get(project, segment, "image_model")
 
 
+def plan_allows(model: str) -> bool:
+    """Whether the workspace's plan includes ``model`` (for the self-hosted tier: the operator's choice)."""
+    if MODELS[model].provider == "selfhosted":
+        return g.workspace.plan in selfhosted.allowed_plans()
+    return tier_allows(plan_tier(), model)
+
+
 def unavailable_models() -> dict[str, str]:
-    """Models this workspace can't use right now, with the reason (a provider without a key)."""
-    if g.workspace.stability_api_key or current_app.config["STABILITY_API_KEY"]:
-        return {}
-    reason = ("unavailable: no Stability AI key is set (ask your workspace admin to add one in "
-              "Workspace settings, or whoever runs Scriptreel to set one for the server)")
-    return {m.id: reason for m in MODELS.values() if m.provider == "stability"}
+    """Models this workspace can't use right now, with the reason (a provider without a key or server)."""
+    unavailable = {}
+    if not (g.workspace.stability_api_key or current_app.config["STABILITY_API_KEY"]):
+        reason = ("unavailable: no Stability AI key is set (ask your workspace admin to add one in "
+                  "Workspace settings, or whoever runs Scriptreel to set one for the server)")
+        unavailable.update({m.id: reason for m in MODELS.values() if m.provider == "stability"})
+    if problem := selfhosted.problem():
+        unavailable["selfhosted"] = f"unavailable: {problem}"
+    return unavailable
+
+
+def unavailable_notes(unavailable: dict[str, str]) -> list[str]:
+    """One sentence per provider whose models are unavailable, for the model picker's hint."""
+    names = {"stability": "Stability AI models are", "selfhosted": "Your GPU server (self-hosted) is"}
+    return list(dict.fromkeys(f"{names[MODELS[m].provider]} {reason}." for m, reason in unavailable.items()))
 
 
 def check_model(model: str) -> None:
     if model not in MODELS:
         raise NotAllowed(f"There is no image model called “{model}”.")
-    if not tier_allows(plan_tier(), model):
+    if MODELS[model].provider == "selfhosted" and not plan_allows(model):
+        raise NotAllowed(f"{MODELS[model].label} is not included in the {g.workspace.plan} plan: whoever runs "
+                         "Scriptreel chooses which plans may use it. Ask them, or pick another model.")
+    if not plan_allows(model):
         raise NotAllowed(f"{MODELS[model].label} is a {MODELS[model].tier} model; the "
                          f"{g.workspace.plan} plan allows up to {plan_tier()}. Ask the workspace "
                          "owner to change the plan, or pick another model.")
@@ -68,8 +90,10 @@ def check_model(model: str) -> None:
 def queue_image(project: Project, segment: Segment, description: str, model: str, *,
                 user_id: int | None, batch: str | None = None) -> Job:
     """Charge for one image (of a model already checked) and queue it; InsufficientCredits,
-    AlreadyQueued or QueueUnavailable refuse it, and then nothing is charged."""
+    AlreadyQueued or QueueUnavailable refuse it, and then nothing is charged. A free model
+    (the operator may price their own GPU at 0) writes no ledger entry."""
     cost = image_cost(model)
+    seed = project_settings.get(project, "fixed_seed") or random_seed()
 
     def charge(job: Job) -> None:
         ledger.charge(project.workspace_id, cost,
@@ -77,8 +101,8 @@ def queue_image(project: Project, segment: Segment, description: str, model: str
                       key=f"charge:{job.public_id}", project_id=project.id, segment_id=segment.id,
                       job_id=job.id, user_id=user_id)
     return enqueue("image", project=project, segment=segment, user_id=user_id,
-                   batch=batch, before_enqueue=charge,
-                   params={"model": model, "description": description, "seed": random_seed()})
+                   batch=batch, before_enqueue=charge if cost else None,
+                   params={"model": model, "description": description, "seed": seed})
 
 
 def in_flight(project: Project, kind: str) -> set[int]:
@@ -95,11 +119,11 @@ def missing_images(project: Project) -> list[Segment]:
     return [s for s in project.segments if not s.image_asset_id and s.id not in busy]
 
 
-def start_batch(project: Project, kind: str, scenes: list[Segment]) -> tuple[Job, int]:
+def start_batch(project: Project, kind: str, scenes: list[Segment], **params) -> tuple[Job, int]:
     """Queue an "images" or "voices" batch job for these scenes (at most MAX_BATCH_SCENES of them);
     the request returns at once and the worker queues the scenes' jobs. Returns it and how many."""
     chosen = [s.id for s in scenes[:current_app.config["MAX_BATCH_SCENES"]]]
-    job = enqueue(f"{kind}_batch", project=project, user_id=current_user.id, params={"scenes": chosen})
+    job = enqueue(f"{kind}_batch", project=project, user_id=current_user.id, params={"scenes": chosen, **params})
     return job, len(chosen)
 
 
@@ -123,14 +147,47 @@ def generate_missing_images(project: Project) -> tuple[Job | None, int]:
     return start_batch(project, "images", missing)
 
 
+def regeneration(project: Project) -> tuple[list[Segment], str, int]:
+    """What "Regenerate all" would do: its scenes, the project's model, and the total it costs."""
+    scenes = project.segments[:current_app.config["MAX_BATCH_SCENES"]]
+    model = project_settings.get(project, "image_model")
+    return scenes, model, image_cost(model) * len(scenes)
+
+
+def regenerate_all_images(project: Project, confirmed_total: int | None) -> tuple[Job | None, int]:
+    """Every scene's image again with the project's model, style, seed and reference, as one batch.
+
+    Refused while any image of the project is being made (a second click can't pay twice), and
+    when the total is not the one the user confirmed (the price, model or scenes changed since).
+    """
+    scenes, model, total = regeneration(project)
+    if not scenes:
+        return None, 0
+    if busy := in_flight(project, "image"):
+        raise NotAllowed(f"Images are still being made for {len(busy)} scene{'s' if len(busy) != 1 else ''}: "
+                         "wait for them to finish (or cancel them) before regenerating all.")
+    require_storage(g.workspace)
+    check_model(model)
+    if confirmed_total != total:
+        raise NotAllowed(f"Regenerating all {len(scenes)} images now costs {total} credit{'s' if total != 1 else ''}, "
+                         f"not the {confirmed_total} you confirmed (the price, model or scenes changed). Check the "
+                         "new total and confirm again.")
+    available = ledger.balance(project.workspace_id)
+    if total > available:
+        raise ledger.InsufficientCredits(total, available)
+    return start_batch(project, "images", scenes, model=model, replace=True)
+
+
 def queue_batch_scene(job: Job, project: Project, segment: Segment) -> bool:
     """One scene of a batch job (run by the worker): queue its image or voiceover unless it no
-    longer needs one or already has one on its way. True when queued."""
+    longer needs one (a "regenerate all" batch replaces images) or already has one on its way.
+    True when queued."""
     try:
         if job.kind == "images_batch":
-            if segment.image_asset_id:
+            if segment.image_asset_id and not job.params.get("replace"):
                 return False
-            queue_image(project, segment, segment.description or segment.text, model_for(project, segment),
+            queue_image(project, segment, segment.description or segment.text,
+                        job.params.get("model") or model_for(project, segment),
                         user_id=job.created_by_id, batch=job.public_id)
         else:
             queue_voice(project, segment, user_id=job.created_by_id, batch=job.public_id)
@@ -139,26 +196,12 @@ def queue_batch_scene(job: Job, project: Project, segment: Segment) -> bool:
     return True
 
 
-DEFAULT_VOICES = {"espeak": "gmw/en-US", "azure": "en-US-JennyNeural"}
-# A few widely used neural voices; any voice of the region's list can be typed in.
-AZURE_VOICES = ("en-US-JennyNeural", "en-US-GuyNeural", "en-GB-SoniaNeural", "en-AU-NatashaNeural",
-                "de-DE-KatjaNeural", "fr-FR-DeniseNeural", "es-ES-ElviraNeural",
-                "it-IT-ElsaNeural", "pt-BR-FranciscaNeural", "ja-JP-NanamiNeural")
-
-
-def voice_providers() -> dict[str, str]:
-    """Voice engines this server can use: eSpeak NG always, Azure when configured."""
-    providers = {"espeak": "eSpeak NG (offline)"}
-    if current_app.config["AZURE_SPEECH_KEY"] and current_app.config["AZURE_SPEECH_REGION"]:
-        providers["azure"] = "Azure neural voices"
-    return providers
-
-
 def queue_voice(project: Project, segment: Segment, *, user_id: int | None, batch: str | None = None) -> Job:
     return enqueue("voice", project=project, segment=segment, user_id=user_id, batch=batch,
                    params={"provider": project_settings.get(project, "voice_provider"),
                            "voice": project_settings.get(project, "voice"),
-                           "rate": project_settings.speaking_rate(project)})
+                           "rate": project_settings.speaking_rate(project),
+                           "pitch": project_settings.get(project, "pitch")})
 
 
 def voice_scenes(project: Project, wanted) -> tuple[Job | None, int]:
@@ -172,7 +215,7 @@ def fit_to_audio(project: Project, segment: Segment) -> bool:
     """Set the scene's duration to its voiceover plus the project's pad; False without audio."""
     if not segment.audio:
         return False
-    pad = float(project_settings.get(project, "fit_pad_seconds"))
+    pad = project_settings.fit_pad(project)
     segment.seconds = round(float(segment.audio.meta.get("duration", 0)) + pad, 2)
     segment.timing_source = "audio"
     return True

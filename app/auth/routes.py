@@ -105,6 +105,8 @@ def signup():
                                invite_error=invite_error), 403
     if invite_error:
         flash(invite_error, "error")
+    if invite is not None and invite.email and request.method == "GET":
+        form.email.data = invite.email  # whom it was made for; they may still use another address
     failed = None
     if form.validate_on_submit():
         email = form.email.data.strip().lower()

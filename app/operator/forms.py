@@ -1,6 +1,14 @@
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, IntegerField, RadioField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional
 
 from .settings import SIGNUP_MODES
@@ -42,6 +50,14 @@ class SettingsForm(FlaskForm):
                                 "themselves")
     default_quota_mb = IntegerField("Default storage quota per workspace (MB, 0 = no limit)",
                                     validators=[InputRequired(), NumberRange(min=0, max=100_000_000)])
+    selfhosted_credits = IntegerField("Credits per image from your GPU server (0 = free)", validators=[
+        InputRequired(message="Enter a whole number of credits (0 makes them free)."),
+        NumberRange(min=0, max=1000, message="Between 0 and 1,000 credits.")])
+    selfhosted_plans = SelectMultipleField("Plans that may use your GPU server")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.selfhosted_plans.choices = _plan_choices()
 
 
 class OperatorInviteForm(FlaskForm):

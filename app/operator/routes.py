@@ -13,6 +13,7 @@ from flask import (
 from flask_login import current_user
 
 from .. import ledger
+from ..assets import selfhosted
 from ..access import OPERATE, permission
 from ..extensions import db
 from ..models import CreditEntry, OperatorInvite, User, Workspace, utcnow
@@ -26,7 +27,8 @@ bp = Blueprint("operator", __name__, url_prefix="/operator")
 NEW_OPERATOR_INVITE_LINK = "new_operator_invite_link"
 # Settings form fields and the instance settings they edit.
 SETTING_FIELDS = {"signup_mode": "SIGNUP_MODE", "max_workspaces": "MAX_WORKSPACES_PER_ACCOUNT",
-                  "self_service": "SELF_SERVICE", "default_quota_mb": "DEFAULT_STORAGE_QUOTA_MB"}
+                  "self_service": "SELF_SERVICE", "default_quota_mb": "DEFAULT_STORAGE_QUOTA_MB",
+                  "selfhosted_credits": "SELFHOSTED_IMAGE_CREDITS", "selfhosted_plans": "SELFHOSTED_IMAGE_PLANS"}
 
 
 def _workspace_or_404(workspace_id: int) -> Workspace:
@@ -153,7 +155,8 @@ def settings():
     operators = db.session.scalars(db.select(User).filter_by(is_operator=True)
                                    .order_by(User.name)).all()
     return render_template("operator/settings.html", form=form, operators=operators,
-                           SIGNUP_MODES=SIGNUP_MODES,
+                           SIGNUP_MODES=SIGNUP_MODES, image_server=selfhosted.server(),
+                           image_server_problem=selfhosted.problem(),
                            defaults={field: current_app.config[key]
                                      for field, key in SETTING_FIELDS.items()}), \
         422 if form.errors else 200

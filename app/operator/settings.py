@@ -21,15 +21,21 @@ SETTINGS = {
     "MAX_WORKSPACES_PER_ACCOUNT": int,
     "SELF_SERVICE": bool,
     "DEFAULT_STORAGE_QUOTA_MB": int,
+    "SELFHOSTED_IMAGE_CREDITS": int,  # the price of one image from the operator's own GPU server
+    "SELFHOSTED_IMAGE_PLANS": list,  # the plans that may use it
 }
 
 
 def _decode(key: str, stored: str):
     kind = SETTINGS[key]
+    if kind is list:
+        return [item for item in stored.split(",") if item]
     return stored == "1" if kind is bool else kind(stored)
 
 
 def _encode(value) -> str:
+    if isinstance(value, list):
+        return ",".join(value)
     return ("1" if value else "0") if isinstance(value, bool) else str(value)
 
 

@@ -67,6 +67,11 @@ def asset(asset_id: int, download_name: str | None = None):
     row = db.session.scalar(db.select(Asset).filter_by(id=asset_id, workspace_id=g.workspace.id))
     if row is None:
         abort(404)
+    return send_asset(row, download_name)
+
+
+def send_asset(row: Asset, download_name: str | None = None):
+    """The response serving a stored file (the caller has checked who may see it)."""
     storage = get_storage()
     if download_name:
         url = storage.download_url(row.storage_key, download_name, row.mime)

@@ -23,6 +23,10 @@ SIGNUP_LIMIT = "5 per minute;30 per hour"
 INVITE_LIMIT = "30 per hour"
 GENERATE_LIMIT = "60 per minute"
 UPLOAD_LIMIT = "30 per minute;300 per hour"  # each upload is decoded and stored: bounded per member
+# Client review pages are open to anyone holding a link: per address, like the log-in form.
+REVIEW_PAGE_LIMIT = "60 per minute"
+REVIEW_MEDIA_LIMIT = "600 per minute"  # a video player asks for many byte ranges while seeking
+REVIEW_COMMENT_LIMIT = "10 per minute;60 per hour"
 
 
 def member_key() -> str:

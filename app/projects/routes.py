@@ -6,6 +6,7 @@ from sqlalchemy import func
 from ..access import can, permission, project_or_404
 from ..extensions import db
 from .service import delete_project
+from .storyboard import storyboard
 from ..models import STEPS, Asset, Job, Project, Segment
 from ..text import clean
 from .forms import ProjectForm
@@ -115,4 +116,5 @@ def step_context(project: Project, step: int) -> dict:
     if project.step != step and can("edit"):
         project.step = step
         db.session.commit()
-    return {"project": project, "step": step, "STEPS": STEPS, "STEP_ENDPOINTS": STEP_ENDPOINTS}
+    return {"project": project, "step": step, "STEPS": STEPS, "STEP_ENDPOINTS": STEP_ENDPOINTS,
+            "storyboard": storyboard(project)}

@@ -51,7 +51,7 @@ def _fitted(project: Project, segment: Segment) -> None:
     """A scene timed by its voiceover follows the new voiceover's length."""
     if segment.timing_source == "audio" and segment.audio_asset_id:
         audio = db.session.get(Asset, segment.audio_asset_id)
-        pad = float(project_settings.get(project, "fit_pad_seconds"))
+        pad = project_settings.fit_pad(project)
         segment.seconds = round(float(audio.meta.get("duration", 0)) + pad, 2)
 
 
@@ -223,6 +223,26 @@ def delete(project: Project, index: int) -> None:
         project.segments[index + 1].topic_title = segment.topic_title  # keep the chapter
     project.segments.remove(segment)
     db.session.delete(segment)
+    _renumber(project)
+
+
+def move(project: Project, index: int, to: int) -> None:
+    """Move scene ``index`` so that it ends up at position ``to``, with everything it owns.
+
+    It leaves its chapter (a chapter it opened passes to the next scene) and joins the chapter of
+    the scene it lands after; moved to the front, it opens the first chapter.
+    """
+    segments = project.segments
+    if not 0 <= to < len(segments) or to == index:
+        raise EditRefused("The scene is already there.")
+    segment = segments[index]
+    if segment.topic_title and index + 1 < len(segments) and not segments[index + 1].topic_title:
+        segments[index + 1].topic_title = segment.topic_title
+    segment.topic_title = None
+    segments.remove(segment)
+    if to == 0:
+        segment.topic_title, segments[0].topic_title = segments[0].topic_title, None
+    segments.insert(to, segment)
     _renumber(project)
 
 

@@ -6,7 +6,7 @@ from urllib.parse import urlparse
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..access import permission, project_or_404
+from ..access import can, permission, project_or_404
 from .. import project_settings, retention
 from ..extensions import db
 from ..projects.service import lock_project
@@ -20,7 +20,9 @@ from ..pipeline.script_import import (
 )
 from ..pipeline.segmentation import segment as cut_into_scenes
 from ..pipeline.segmentation import word_count
-from ..projects.routes import step_context
+from ..pipeline.segmentation import sentence_spans
+from ..projects.routes import STEP_ENDPOINTS, step_context
+from ..projects.storyboard import storyboard
 from ..platform.queue import QueueUnavailable
 from ..text import clean
 from . import editing, history
@@ -45,24 +47,28 @@ def totals(project: Project) -> dict:
             "chapters": sum(1 for s in segments if s.topic_title)}
 
 
+def _views(project: Project) -> dict:
+    """What the editor, the storyboard and the scene partials need to draw."""
+    chapters = storyboard(project)
+    return {"project": project, "totals": totals(project), "can_undo": history.can_undo(project),
+            "can_redo": history.can_redo(project), "sentence_spans": sentence_spans,
+            "storyboard": chapters, "chapters": chapters, "step": 1, "reorder": can("edit"),
+            "STEP_ENDPOINTS": STEP_ENDPOINTS}
+
+
 def _editor(project: Project, status: int = 200, error: str | None = None,
             error_for: int | None = None, notice: str | None = None):
-    return render_template("script/_editor.html", project=project, totals=totals(project),
-                           can_undo=history.can_undo(project), can_redo=history.can_redo(project),
-                           error=error, error_for=error_for, notice=notice,
-                           sentence_offsets=editing.sentence_offsets), status
+    return render_template("script/_editor.html", error=error, error_for=error_for, notice=notice,
+                           **_views(project)), status
 
 
 def _page(project: Project, status: int = 200, **extra):
     llm = llm_config()
-    return render_template("script/page.html", totals=totals(project),
-                           settings=segmentation_settings(project),
+    return render_template("script/page.html", settings=segmentation_settings(project),
                            cutting=active_jobs(project, "segment", include_recent=True),
                            llm_model=llm and llm.model, llm_host=llm and urlparse(llm.base_url).hostname,
-                           cut_method=project.settings.get("cut_method", "offline"),
-                           can_undo=history.can_undo(project), can_redo=history.can_redo(project),
-                           sentence_offsets=editing.sentence_offsets, **extra,
-                           **step_context(project, 1)), status
+                           cut_method=project.settings.get("cut_method", "offline"), **extra,
+                           **{**_views(project), **step_context(project, 1)}), status
 
 
 @bp.get("/script")
@@ -207,10 +213,8 @@ def _scene(project: Project, segment_id: int) -> tuple[int, Segment]:
 
 def _text_saved(project: Project, segment: Segment, status: int = 200, error: str | None = None):
     """Typing must keep focus and caret, so text saves update only the scene's figures."""
-    return render_template("script/_text_saved.html", project=project, s=segment, error=error,
-                           conflict=status == 409, mine=request.form.get("text", ""),
-                           totals=totals(project), can_undo=history.can_undo(project),
-                           can_redo=history.can_redo(project)), status
+    return render_template("script/_text_saved.html", s=segment, error=error, conflict=status == 409,
+                           mine=request.form.get("text", ""), **_views(project)), status
 
 
 STALE = ("This scene was changed in another tab or by someone else since you opened it, so "
@@ -294,6 +298,34 @@ def edit_text(project_id: int, segment_id: int):
     return _edit(project_id, segment_id, "Edit text",
                  lambda project, _i, segment: editing.set_text(project, segment, text),
                  coalesce=f"Edit text of scene {segment_id}", respond=_text_saved)
+
+
+@bp.post("/script/scenes/<int:segment_id>/move")
+@permission("edit")
+def move(project_id: int, segment_id: int):
+    """Reorder: one place up or down (the keyboard way), to a position (drag and drop), or to the
+    end of a chapter (given by the scene that opens it)."""
+    direction, to, chapter = request.form.get("direction"), request.form.get("to", type=int), \
+        request.form.get("chapter", type=int)
+
+    def change(project, index, _segment):
+        target = {"up": index - 1, "down": index + 1}.get(direction, to)
+        if chapter is not None:
+            target = _end_of_chapter(project, chapter, index)
+        if target is None:
+            raise editing.EditRefused("Say where the scene should go.")
+        editing.move(project, index, target)
+    return _edit(project_id, segment_id, "Move scene", change)
+
+
+def _end_of_chapter(project: Project, opener_id: int, moving: int) -> int:
+    """The position that puts the moving scene last in the chapter opened by scene ``opener_id``."""
+    segments = project.segments
+    start = next((i for i, s in enumerate(segments) if s.id == opener_id and (s.topic_title or i == 0)), None)
+    if start is None:
+        raise editing.EditRefused("There is no such chapter.")
+    end = next((i for i in range(start + 1, len(segments)) if segments[i].topic_title), len(segments))
+    return end - 1 if moving < end else end
 
 
 @bp.post("/script/scenes/<int:segment_id>/delete")

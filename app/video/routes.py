@@ -1,7 +1,7 @@
 """Step 4: check, compile with live progress, play, download, and manage previous compiles."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
 from flask_login import current_user
 
 from .. import project_settings, retention
@@ -16,7 +16,7 @@ from ..pipeline import uploads
 from ..projects.routes import step_context
 from ..platform.queue import QueueUnavailable
 from ..platform.security import GENERATE_LIMIT, UPLOAD_LIMIT, limiter, member_key
-from . import service
+from . import captions, service
 
 bp = Blueprint("video", __name__, url_prefix="/projects/<int:project_id>")
 MAX_MUSIC_BYTES = 80 * 1024 * 1024
@@ -51,6 +51,9 @@ def _context(project: Project, **extra) -> dict:
             "compiles": [(job, files) for job, files in
                          ((job, service.outputs(job)) for job in compiles) if "video" in files],
             "settings": project_settings, "download_name": service.download_name,
+            "scenes_summary": service.scenes_summary,
+            "caption_preview": captions.version(project), "caption_choices": captions.CHOICES,
+            "drafts": service.draft_scenes(project),
             "music": db.session.get(Asset, project.settings["music_asset_id"])
             if project.settings.get("music_asset_id") else None, **extra}
 
@@ -83,10 +86,26 @@ def save_settings(project_id: int):
             return _area(project, 422, error="A transition lasts between 0.1 and 2 seconds.")
         values["transition_seconds"] = seconds
     values["burn_captions"] = form.get("burn_captions") == "on"
-    project_settings.update(project, **values)
+    more, problem = captions.settings_from(form)
+    if problem:
+        return _area(project, 422, error=problem)
+    project_settings.update(project, **values, **more)
     project.touch()
     db.session.commit()
     return _area(project, notice="Saved. The next compile uses these settings.")
+
+
+@bp.get("/video/caption-preview/<version>.jpg")
+@permission("view")
+def caption_preview(project_id: int, version: str):
+    """The caption preview frame; its URL carries its version, so it may be cached for good."""
+    project = project_or_404(project_id)
+    jpeg = captions.caption_preview(project)
+    if jpeg is None:
+        abort(404)
+    response = Response(jpeg, mimetype="image/jpeg")
+    response.cache_control.private, response.cache_control.max_age = True, 86400
+    return response
 
 
 @bp.post("/video/scenes/<int:segment_id>/transition")

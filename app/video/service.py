@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from .. import project_settings
 from ..extensions import db
 from ..platform.media import get_storage
-from ..models import Asset, Job, Project
-from ..pipeline.video.captions import undrawable
+from ..models import Asset, Job, Project, Segment
+from ..pipeline.video.burn import undrawable
+from ..production import is_draft
 
 OUTPUT_KINDS = ("video", "srt", "vtt", "chapters", "thumbnail")
 
@@ -20,7 +21,7 @@ class Problem:
     message: str
     segment_id: int | None = None
     blocking: bool = False
-    fixed_in: str = "assets"  # where the "Fix it" link leads: the scene's card in step 3, or "captions"
+    fixed_in: str = "assets"  # where the "Fix it" link leads: the scene's card in step 3, "captions" or "drafts"
     voice: str | None = None  # "missing" or "outdated" narration: asked about before compiling
 
 
@@ -43,12 +44,31 @@ def preflight(project: Project) -> list[Problem]:
             problems.append(Problem(
                 f"Scene {n}'s voiceover ({s.audio.meta['duration']:.1f} s) is longer than the "
                 f"scene ({s.seconds:.1f} s) and would be cut off: fit the scene to its audio.", s.id))
-        if burned and (missing := undrawable(s.text)):
+        if burned and (missing := undrawable(s.text, project_settings.get(project, "caption_font"))):
             problems.append(Problem(
                 f"Scene {n} has characters the burned-in caption font can't draw ({missing[:12]}); they "
                 "would show as empty boxes. Switch burned-in captions off (the SRT and VTT files show them "
                 "fine) or reword the scene.", s.id, fixed_in="captions"))
+    if drafts := draft_scenes(project):
+        problems.append(drafts_warning(project, drafts))
     return problems
+
+
+def draft_scenes(project: Project) -> list[tuple[int, Segment]]:
+    """(number, scene) of every scene that still shows a draft frame (a storyboard placeholder)."""
+    return [(n, s) for n, s in enumerate(project.segments, start=1) if is_draft(s)]
+
+
+def drafts_warning(project: Project, drafts: list[tuple[int, Segment]]) -> Problem:
+    """Say that the video would show placeholders, how many, and whether they keep their label."""
+    count = len(drafts)
+    numbers = ", ".join(str(n) for n, _ in drafts[:12]) + (", …" if count > 12 else "")
+    label = ("with their DRAFT label (you chose to keep it)" if project_settings.get(project, "keep_draft_badge")
+             else "without their DRAFT label")
+    return Problem(f"{count} scene{'s' if count != 1 else ''} of {len(project.segments)} still show a draft frame, "
+                   f"a storyboard placeholder rather than a final image (scene{'s' if count != 1 else ''} {numbers}); "
+                   f"the video shows {'them' if count != 1 else 'it'} {label}. Generate or upload final images "
+                   "in Images & audio.", drafts[0][1].id, fixed_in="drafts")
 
 
 def where_they_differ(said: str | None, written: str, context: int = 4) -> tuple[str, str]:
@@ -80,6 +100,17 @@ def download_name(project: Project, extension: str) -> str:
     ascii_title = unicodedata.normalize("NFKD", project.title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_title).strip("-").lower()[:80] or "scriptreel-video"
     return f"{slug}.{extension}"
+
+
+def scenes_summary(rendered: int, reused: int) -> str:
+    """What a compile did, in scenes: "3 scenes re-rendered, 9 reused from the last video"."""
+    def scenes(n: int) -> str:
+        return f"{n} scene{'' if n == 1 else 's'}"
+    if not reused:
+        return f"{scenes(rendered)} rendered"
+    if not rendered:
+        return f"{'all ' if reused > 1 else ''}{scenes(reused)} reused from the last video"
+    return f"{scenes(rendered)} re-rendered, {reused} reused from the last video"
 
 
 def finished_compiles(project: Project) -> list[Job]:

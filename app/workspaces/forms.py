@@ -7,7 +7,7 @@ INVITE_ROLES = [("viewer", "Viewer — can look"), ("editor", "Editor — can cr
 
 
 class InviteForm(FlaskForm):
-    role = SelectField("Role", choices=INVITE_ROLES, default="editor")
+    role = SelectField("Role", choices=INVITE_ROLES, default="viewer")
     email = EmailField("Email (optional, for your records)",
                        validators=[Optional(), Email(check_deliverability=False), Length(max=254)])
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from .ui import JOB_TIMEOUT, create_project, cut_script, open_page, sign_up
+from .ui import make_finished_project, open_page, sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.sqlite_only]
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -15,16 +15,11 @@ SCRIPT = ("# The harbour\n\nThe harbour wakes at dawn. Gulls circle above the bo
           "to sea.\n\n# The market\n\nAt noon the market opens. Traders call out the prices of the "
           "morning's catch.")
 PUBLIC_PAGES = {"login": "/login", "signup": "/signup"}
-MEMBER_PAGES = {"projects": "/", "workspace-settings": "/workspace/", "credits": "/credits/",
+MEMBER_PAGES = {"workspace-settings": "/workspace/", "credits": "/credits/",
                 "account": "/account", "new-workspace": "/workspace/new"}
 STEPS = ("script", "scenes", "assets", "video")
-
-
-def htmx_post(page: Page, url: str) -> None:
-    """What a button on the page sends (the tests of the journey click them; here we only need the state)."""
-    token = page.locator("input[name=csrf_token]").first.input_value()
-    response = page.request.post(url, headers={"HX-Request": "true", "X-CSRFToken": token})
-    assert response.ok, (url, response.status, response.text()[:300])
+# A phone, a tablet, a laptop and a large desktop screen (issue 16)
+WIDTHS = (390, 768, 1366, 2560)
 
 
 @pytest.fixture(scope="module")
@@ -33,20 +28,7 @@ def member(browser, live_server):
     images, voiceovers, a preview and a compiled video. CSP is bypassed so axe can be injected."""
     page = open_page(browser, live_server, bypass_csp=True)
     sign_up(page, "Ada Access")
-    pid = create_project(page, "Harbour day")
-    cut_script(page, SCRIPT)
-    base = f"/projects/{pid}"
-    htmx_post(page, f"{base}/scenes/suggest")
-    htmx_post(page, f"{base}/assets/images/missing")
-    htmx_post(page, f"{base}/assets/voice/all")
-    page.goto(f"{base}/assets")
-    expect(page.locator("#job-poller[hx-get]")).to_have_count(0, timeout=JOB_TIMEOUT)
-    htmx_post(page, f"{base}/assets/fit/all")
-    first_scene = page.locator(".asset-card").first.get_attribute("id").removeprefix("asset-")
-    htmx_post(page, f"{base}/assets/scenes/{first_scene}/preview")
-    htmx_post(page, f"{base}/video/compile")
-    page.goto(f"{base}/video")
-    expect(page.locator("#result-video")).to_be_visible(timeout=JOB_TIMEOUT)
+    pid = make_finished_project(page, "Harbour day", SCRIPT)
     yield page, pid
     page.context.close()
 
@@ -74,10 +56,12 @@ def test_member_pages(member, name):
     assert_no_serious_violations(page)
 
 
-@pytest.mark.parametrize("step", STEPS)
-def test_project_steps(member, step):
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("page_name", ("projects", *STEPS))
+def test_projects_and_steps_at_every_width(member, page_name, width):
     page, pid = member
-    page.goto(f"/projects/{pid}/{step}")
-    if step == "assets":
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto("/" if page_name == "projects" else f"/projects/{pid}/{page_name}")
+    if page_name == "assets":
         expect(page.locator("video.preview")).to_be_visible()
     assert_no_serious_violations(page)

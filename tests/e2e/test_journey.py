@@ -39,21 +39,51 @@ def cut_and_edit_scenes(page: Page) -> None:
     screenshot(page, "04-merged")
 
     scene = page.locator(".scene-list > li.scene").first
-    split_at = scene.get_by_label("Split before sentence")
-    sentence = split_at.locator("option").nth(1)  # a later sentence than the first
-    offset = int(sentence.get_attribute("value"))
-    split_at.select_option(str(offset))
-    scene.get_by_role("button", name="Split", exact=True).click()
+    split_point = scene.locator(".split-point").nth(1)  # between the second and third sentences
+    starts = re.search(r"before “(.+?)…?”$", split_point.get_attribute("aria-label")).group(1)
+    split_point.click()
     expect(page.locator(".scene-list > li.scene")).to_have_count(cut)
     before, after = scene_texts(page)[:2]
-    assert after.startswith(merged[offset:offset + 30])
+    assert after.startswith(starts.rstrip("…"))
     assert (before + " " + after).split() == merged.split()
     screenshot(page, "05-split")
 
-    page.get_by_role("button", name="↶ Undo").click()
+    page.get_by_role("button", name="Undo", exact=True).click()
     expect(page.locator(".scene-list > li.scene")).to_have_count(cut - 1)
     assert scene_texts(page)[0] == merged
     screenshot(page, "06-undone")
+    reorder_in_the_storyboard(page)
+
+
+def scene_ids(page: Page) -> list[str]:
+    return page.locator(".scene-list > li.scene").evaluate_all("scenes => scenes.map(s => s.dataset.scene)")
+
+
+def reorder_in_the_storyboard(page: Page) -> None:
+    """Drag a storyboard card onto another, move a scene to another chapter with its menu, then undo both."""
+    order = scene_ids(page)
+    page.locator(f"#sb-{order[1]}").drag_to(page.locator(f"#sb-{order[0]}"))
+    expect(page.locator(".scene-list > li.scene").first).to_have_attribute("data-scene", order[1])
+    assert scene_ids(page) == [order[1], order[0], *order[2:]]
+    expect(page.locator(".sb-cards > li").first).to_have_attribute("data-scene", order[1])
+    screenshot(page, "06a-reordered")
+
+    last = page.locator(".scene-list > li.scene").last
+    moving = last.get_attribute("data-scene")
+    last.locator("summary", has_text=re.compile("More actions for scene")).click()
+    last.get_by_label("Move to chapter").select_option(index=0)  # the first chapter
+    last.get_by_role("button", name="Move", exact=True).click()
+    expect(page.locator(".scene-list > li.scene").last).not_to_have_attribute("data-scene", moving)
+    chapters = page.locator(".scene-list > li.scene").evaluate_all(
+        "scenes => scenes.map(s => s.classList.contains('starts-topic'))")
+    position = scene_ids(page).index(moving)
+    assert not any(chapters[1:position + 1]), "the scene is now the last of the first chapter"
+    screenshot(page, "06b-moved-to-chapter")
+    page.get_by_role("button", name="Undo", exact=True).click()
+    expect(page.locator(".scene-list > li.scene").last).to_have_attribute("data-scene", moving)
+    page.get_by_role("button", name="Undo", exact=True).click()
+    expect(page.locator(".scene-list > li.scene").first).to_have_attribute("data-scene", order[0])
+    assert scene_ids(page) == order
 
 
 def describe_scenes(page: Page) -> None:
@@ -61,7 +91,7 @@ def describe_scenes(page: Page) -> None:
     page.get_by_role("link", name="Continue to Scenes →").click()
     descriptions = page.locator("#scene-cards textarea[id^=desc-]")
     assert all(not d for d in descriptions.evaluate_all("boxes => boxes.map(b => b.value)"))
-    page.get_by_role("button", name="✦ Suggest descriptions for empty scenes").click()
+    page.get_by_role("button", name="Suggest descriptions for empty scenes").click()
     expect(page.get_by_text("Suggestions ready.")).to_be_visible(timeout=JOB_TIMEOUT)
     for i in range(descriptions.count()):
         expect(descriptions.nth(i)).not_to_have_value("")
@@ -134,12 +164,20 @@ def make_images_and_audio(page: Page, tmp_path: Path) -> None:
     third.get_by_role("button", name="Upload image (free)").click()
     expect(page.get_by_text("Scene 3: your image is in use (no credits used).")).to_be_visible()
     third.get_by_text("Use my own image or recording").click()
-    third.get_by_label(re.compile(r"^Recording")).set_input_files(recording)
+    third.get_by_label("Recording (WAV, MP3, M4A or OGG)").set_input_files(recording)
     third.get_by_role("button", name="Upload recording").click()
     expect(page.get_by_text("Scene 3: converting your recording…")).to_be_visible()
     wait_until_idle(page)
     expect(third.locator("audio")).to_have_count(1)
     screenshot(page, "12-own-image-and-recording")
+
+    # The voice list: Piper by default, and a sample of its voice made on request, then played.
+    voices = page.get_by_role("group", name="Voice", exact=True)
+    expect(voices.get_by_role("radio", name=re.compile("^Joe"))).to_be_checked()
+    voices.get_by_role("button", name=re.compile("^Play a sample of Joe")).click()
+    expect(voices.locator("audio")).to_have_count(1, timeout=JOB_TIMEOUT)
+    assert 2 < media_duration(page, ".voice-sample audio") < 8
+    screenshot(page, "12a-voice-list")
 
     page.get_by_role("button", name="Voice all scenes that need it (free)").click()
     expect(page.get_by_text(f"Queueing {n - 1} voiceovers; progress shows on each scene.")).to_be_visible()
@@ -179,7 +217,7 @@ def edit_after_images_and_voices(page: Page) -> None:
     page.locator(".scene-list > li.scene").first.get_by_role("button", name="Merge with next").click()
     expect(page.locator(".scene-list > li.scene")).to_have_count(len(made) - 1)
     expect(page.locator("[data-flag=voice-outdated]")).to_have_count(0)  # both voiceovers, joined
-    page.get_by_role("link", name=re.compile(r"Images & audio$")).click()
+    page.get_by_role("navigation", name=re.compile("^Steps of")).get_by_role("link", name=re.compile(r"Images & audio$")).click()
     merged = scene_cards(page).first
     expect(merged.locator("[data-flag=voice-outdated]")).to_have_count(0)
     joined = media_duration(page, f"#{merged.get_attribute('id')} .sound audio")
@@ -187,18 +225,19 @@ def edit_after_images_and_voices(page: Page) -> None:
     screenshot(page, "15a-merged-after-assets")
 
     page.get_by_role("link", name=re.compile(r"Script$")).click()
-    page.get_by_role("button", name="↶ Undo").click()
+    page.get_by_role("button", name="Undo", exact=True).click()
     expect(page.locator(".scene-list > li.scene")).to_have_count(len(made))
-    page.get_by_role("link", name=re.compile(r"Images & audio$")).click()
+    page.get_by_role("navigation", name=re.compile("^Steps of")).get_by_role("link", name=re.compile(r"Images & audio$")).click()
     assert scene_assets(page) == made  # every scene kept its description, image and voiceover
 
     page.get_by_role("link", name=re.compile(r"Script$")).click()
+    page.locator(".scene-list > li.scene").nth(1).get_by_role("button", name=re.compile("^Edit text")).click()
     box = page.locator(".scene-list textarea[id^=text-]").nth(1)
     box.fill(box.input_value() + " Its beam reaches twenty miles out to sea.")
     expect(page.locator(".scene-list .save-state").nth(1)).to_have_text("Saved")
     page.reload()
     expect(page.locator("[data-flag=voice-outdated]")).to_have_count(1)
-    page.get_by_role("link", name=re.compile(r"Images & audio$")).click()
+    page.get_by_role("navigation", name=re.compile("^Steps of")).get_by_role("link", name=re.compile(r"Images & audio$")).click()
     expect(scene_cards(page).nth(1)).to_contain_text("Voiceover out of date")
     screenshot(page, "15b-outdated-in-step-3")
     page.get_by_role("link", name="Continue to Video →").click()
@@ -206,7 +245,7 @@ def edit_after_images_and_voices(page: Page) -> None:
     screenshot(page, "15c-outdated-in-preflight")
     page.get_by_role("button", name="Re-voice the 1 outdated scene (free)").click()
     expect(page.get_by_text("Queueing 1 voiceover")).to_be_visible()
-    page.get_by_role("link", name=re.compile(r"Images & audio$")).click()
+    page.get_by_role("navigation", name=re.compile("^Steps of")).get_by_role("link", name=re.compile(r"Images & audio$")).click()
     wait_until_idle(page)
     expect(page.locator("[data-flag=voice-outdated]")).to_have_count(0)
     page.get_by_role("button", name="Fit all to audio").click()
@@ -223,12 +262,31 @@ def media_duration(page: Page, selector: str) -> float:
     })""")
 
 
+def choose_caption_style(page: Page) -> None:
+    """Step 4: burn captions in, word by word; every change redraws the preview frame beside the settings."""
+    preview = page.locator("img.caption-preview")
+    expect(preview).to_be_visible()
+    shown = preview.get_attribute("src")
+    page.get_by_label("Burn captions into the picture").check()
+    expect(page.get_by_label("Burn captions into the picture")).to_be_checked()
+    page.locator("#caption-style").select_option("words")
+    expect(preview).not_to_have_attribute("src", shown)
+    page.locator("[name=caption_highlight]").fill("#ff5a1f")
+    expect(page.locator("[name=caption_highlight]")).to_have_value("#ff5a1f")
+    page.wait_for_function("() => { const i = document.querySelector('img.caption-preview');"
+                           " return i && i.complete && i.naturalWidth === 960; }")
+    preview.scroll_into_view_if_needed()
+    screenshot(page, "15d-caption-style")
+
+
 def compile_and_download(page: Page, tmp_path: Path) -> None:
     """Step 4: compile with live progress, play the result in the page, download and inspect it."""
     page.get_by_role("link", name=re.compile(r"Script$")).click()
     narration = scene_texts(page)
     page.get_by_role("link", name=re.compile(r"Video$")).click()
-    expect(page.get_by_text("Every scene has an image and a voiceover that fits.")).to_be_visible()
+    # Offline, every picture is a draft frame: pre-flight says so, and the video leaves out their label.
+    expect(page.get_by_text(re.compile(r"still show a draft frame.*without their DRAFT label"))).to_be_visible()
+    choose_caption_style(page)
     percents: list[int] = []
 
     def record_progress(response):
@@ -271,7 +329,8 @@ def compile_and_download(page: Page, tmp_path: Path) -> None:
     caption_words = words(" ".join(line for line in captions.splitlines() if line and "-->" not in line
                                    and not line.isdigit()))
     assert caption_words == words(" ".join(narration)), "the captions must carry every scene's text"
-    assert silences_inside_narration(path, 1.5) == [], "no narration may go missing"
+    # The longest pause by design: 1.2 s before a chapter, plus under a second so it starts on a whole second.
+    assert silences_inside_narration(path, 2.3) == [], "no narration may go missing"
 
 
 def words(text: str) -> list[str]:
@@ -289,26 +348,48 @@ def silences_inside_narration(video: Path, longest: float) -> list[tuple[float, 
     return [(s, e) for s, e in zip(starts, ends) if s > 0.05 and e < duration - 0.05]
 
 
-def pieces(page: Page) -> tuple[int, int]:
-    """(rendered, reused) pieces of the latest compile, as the page reports them."""
+def scenes_rendered(page: Page) -> tuple[int, int]:
+    """(re-rendered, reused) scenes of the latest compile, as the page reports them."""
     summary = page.locator("#compile-area").inner_text()
-    found = re.search(r"UTC in \d+ s · (\d+) piece\(s\) rendered, (\d+) reused", summary)
-    return int(found.group(1)), int(found.group(2))
+    found = re.search(r"UTC in \d+ s · (\d+) scenes? (?:re-)?rendered(?:, (\d+) reused from the last video)?", summary)
+    return int(found.group(1)), int(found.group(2) or 0)
 
 
 def edit_one_scene_and_compile_again(page: Page) -> None:
     """Change one scene's picture (back to its first version), compile again: only its pieces re-render."""
-    first_time = pieces(page)
-    page.get_by_role("link", name=re.compile(r"Images & audio$")).click()
+    first_time = scenes_rendered(page)
+    page.get_by_role("navigation", name=re.compile("^Steps of")).get_by_role("link", name=re.compile(r"Images & audio$")).click()
     versions = scene_cards(page).nth(1).get_by_role("group", name=re.compile("Image versions"))
     versions.get_by_role("button").first.click()
     expect(page.get_by_text("Scene 2 uses the chosen version.")).to_be_visible()
     page.get_by_role("link", name="Continue to Video →").click()
     page.get_by_role("button", name=re.compile(r"^Compile again")).click()
     expect(page.get_by_text("Previous compiles")).to_be_visible(timeout=2 * JOB_TIMEOUT)
-    rendered, reused = pieces(page)
+    rendered, reused = scenes_rendered(page)
     assert 0 < rendered < first_time[0] and reused > 0, (first_time, (rendered, reused))
     screenshot(page, "18-recompiled")
+
+
+WIDTHS = (390, 768, 1366, 2560)
+
+
+def every_step_at_every_width(page: Page) -> None:
+    """Each step from a phone to a 2560 px monitor: a screenshot, and nothing wider than the window."""
+    project = re.search(r"/projects/(\d+)/", page.url).group(1)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        for step in ("script", "scenes", "assets", "video"):
+            page.goto(f"/projects/{project}/{step}")
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+                .filter(e => { for (let p = e.parentElement; p; p = p.parentElement) {
+                    if (['auto', 'hidden', 'scroll', 'clip'].includes(getComputedStyle(p).overflowX)) return false; }
+                    return true; })
+                .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().width) + '/' + e.scrollWidth)""")
+            assert overflow <= 0, f"{step} at {width} px is {overflow} px too wide: {wide}"
+            screenshot(page, f"width-{width}-{step}")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 def test_script_to_downloaded_video_with_no_api_keys(page: Page, tmp_path):
@@ -322,3 +403,4 @@ def test_script_to_downloaded_video_with_no_api_keys(page: Page, tmp_path):
     edit_after_images_and_voices(page)
     compile_and_download(page, tmp_path)
     edit_one_scene_and_compile_again(page)
+    every_step_at_every_width(page)

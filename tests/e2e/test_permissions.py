@@ -25,7 +25,8 @@ SCRIPT = ("The harbour wakes at dawn. Gulls circle above the boats as they head 
           "At noon the market opens. Traders call out the prices of the morning's catch.")
 STEPS = ("script", "scenes", "assets", "video")
 # Anything a person could use to change the project; search boxes only filter what is shown.
-EDIT_CONTROLS = ("#main button:not([disabled]), #main input[type=file], "
+# Selecting a storyboard card (to see and hear it) changes nothing, so viewers have it too.
+EDIT_CONTROLS = ("#main button:not([disabled]):not(.sb-select), #main input[type=file], "
                  "#main textarea:not([readonly]), #main select:not([disabled]), "
                  "#main input:not([type=hidden]):not([type=search]):not([readonly]):not([disabled])")
 

@@ -90,3 +90,30 @@ def invite_link(page: Page, role: str) -> str:
 def screenshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def htmx_post(page: Page, url: str) -> None:
+    """What a button on the page sends (to reach a state without clicking through it)."""
+    token = page.locator("input[name=csrf_token]").first.input_value()
+    response = page.request.post(url, headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert response.ok, (url, response.status, response.text()[:300])
+
+
+def make_finished_project(page: Page, title: str, script: str) -> int:
+    """Create a project with every kind of content: scenes, descriptions, images, voiceovers fitted to
+    their scenes, a preview and a compiled video (offline defaults); returns its id."""
+    pid = create_project(page, title)
+    cut_script(page, script)
+    base = f"/projects/{pid}"
+    htmx_post(page, f"{base}/scenes/suggest")
+    htmx_post(page, f"{base}/assets/images/missing")
+    htmx_post(page, f"{base}/assets/voice/all")
+    page.goto(f"{base}/assets")
+    expect(page.locator("#job-poller[hx-get]")).to_have_count(0, timeout=JOB_TIMEOUT)
+    htmx_post(page, f"{base}/assets/fit/all")
+    first_scene = page.locator(".asset-card").first.get_attribute("id").removeprefix("asset-")
+    htmx_post(page, f"{base}/assets/scenes/{first_scene}/preview")
+    htmx_post(page, f"{base}/video/compile")
+    page.goto(f"{base}/video")
+    expect(page.locator("#result-video")).to_be_visible(timeout=JOB_TIMEOUT)
+    return pid

@@ -5,6 +5,7 @@ recorded in ``server.requests`` so tests can assert on what was actually sent ov
 """
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -23,6 +24,11 @@ class Recorded:
     body: bytes
     form: dict[str, str] = field(default_factory=dict)  # multipart/form-data fields
     form_filenames: dict[str, str | None] = field(default_factory=dict)  # filename per field, None if plain
+    files: dict[str, bytes] = field(default_factory=dict)  # the bytes of each file part
+
+    def json(self):
+        """The body parsed as JSON."""
+        return json.loads(self.body)
 
 
 @dataclass
@@ -33,16 +39,20 @@ class Reply:
     delay: float = 0.0  # seconds to stall before answering (for client timeouts)
 
 
-def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, str | None]]:
-    """Fields and their filenames from a multipart/form-data body."""
+def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, str | None], dict[str, bytes]]:
+    """Fields, their filenames, and the bytes of file parts from a multipart/form-data body."""
     message = BytesParser(policy=policy.HTTP).parsebytes(
         b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-    fields, filenames = {}, {}
+    fields, filenames, files = {}, {}, {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        fields[name] = part.get_payload(decode=True).decode("utf-8")
+        payload = part.get_payload(decode=True)
         filenames[name] = part.get_filename()
-    return fields, filenames
+        if filenames[name] is None:
+            fields[name] = payload.decode("utf-8")
+        else:
+            files[name] = payload
+    return fields, filenames, files
 
 
 class FakeServer:
@@ -62,7 +72,7 @@ class FakeServer:
                 recorded = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 content_type = recorded.headers.get("content-type", "")
                 if content_type.startswith("multipart/form-data"):
-                    recorded.form, recorded.form_filenames = parse_multipart(content_type, body)
+                    recorded.form, recorded.form_filenames, recorded.files = parse_multipart(content_type, body)
                 fake.requests.append(recorded)
                 reply = fake.answer(recorded)
                 if reply.delay and fake._stop.wait(reply.delay):

@@ -61,7 +61,8 @@ def test_catalogue_prices_and_tiers():
     assert [m.id for m in models_for_tier("draft")] == ["draft"]
     assert {m.id for m in models_for_tier("standard")} == {"draft", "sd3.5-flash", "core", "sd3.5-medium"}
     assert tier_allows("advanced", "sd3.5-large") and not tier_allows("advanced", "ultra")
-    assert len(models_for_tier("premium")) == len(MODELS) == 7
+    assert len(models_for_tier("premium")) == len(MODELS) - 1 == 7
+    assert not tier_allows("premium", "selfhosted")  # the operator picks its plans, not the tier order
     with pytest.raises(UnknownModel):
         credit_cost("dall-e")
 

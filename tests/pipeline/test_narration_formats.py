@@ -16,7 +16,7 @@ from app.pipeline.video.audio import audio_duration
 from app.pipeline.video.compile import check_scenes, compile_video
 from app.pipeline.video.timeline import CompileSettings, Scene
 from app.pipeline.voice import voice_provider
-from app.pipeline.voice.base import to_flac, voiced_span
+from app.pipeline.voice.base import to_flac
 from tests.pipeline.test_video_compile import SMALL, still
 
 LEAD, TONE = 0.2, 0.6  # each clip: silence, then a tone, then silence to 1.0 s
@@ -84,8 +84,8 @@ def test_compile_places_compressed_narration_on_time(narration, tmp_path):
     assert check_scenes(scenes) == []
     result = compile_video(scenes, CompileSettings(preset=SMALL), tmp_path / "video.mp4", tmp_path / "cache")
     audio = mono_48k(result.video)
-    assert onset_after(audio, 0.0) == pytest.approx(LEAD, abs=0.01)
-    assert onset_after(audio, 2.0) == pytest.approx(2.0 + LEAD, abs=0.01)  # AAC priming skipped, not played
-    speech_start = voiced_span(mono_48k(speech_path), 48_000)[0]
-    assert onset_after(audio, 4.0) == pytest.approx(4.0 + speech_start, abs=0.015)
+    # Each voice starts at its scene's first frame, its own leading silence skipped (see pacing.py).
+    assert onset_after(audio, 0.0) == pytest.approx(0.0, abs=0.015)
+    assert onset_after(audio, 2.0) == pytest.approx(2.0, abs=0.015)  # AAC priming skipped, not played
+    assert onset_after(audio, 4.0) == pytest.approx(4.0, abs=0.015)
     assert np.sqrt(np.mean(audio[int(2.25 * 48_000):int(2.75 * 48_000)] ** 2)) > 0.05  # the M4A tone is there

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
+from lemminflect import getAllLemmas
 
 from app.pipeline.llm import ChatConfig
+from app.pipeline.offline_shots import DEFAULT_LIGHTS, LIGHTS, MOODS, SETTINGS
+from app.pipeline.segmentation.words import stem
 from app.pipeline.suggestions import suggest, suggest_many, suggest_offline
 from tests.fakes import closed_port_url
 from tests.fakes.chat_completions import API_KEY, MODEL, FakeChatCompletions
@@ -88,6 +92,132 @@ def test_offline_suggestions_are_deterministic():
     assert suggest_offline(LIGHTHOUSE) == suggest_offline(LIGHTHOUSE)
     assert suggest(LIGHTHOUSE).text == suggest_offline(LIGHTHOUSE)
     assert suggest(LIGHTHOUSE).source == "offline" and suggest(LIGHTHOUSE).note == ""
+
+
+# --- the offline grammar, on scenes kept apart from tuning -------------------------------------
+
+HELD_OUT = json.loads((Path(__file__).parent / "data" / "held_out_scenes.json").read_text(encoding="utf-8"))["scenes"]
+# Our own reading of the grammar in app/pipeline/offline_shots.py: framing, subject, optional setting,
+# foreground figure and background detail, light, mood; or the chart for scenes full of figures.
+SHOT = re.compile(
+    r"(?:Period-style )?(?i:close-up|detailed medium shot|medium shot|over-the-shoulder shot|wide establishing shot"
+    r"|aerial view|documentary still) of (?P<subject>[^,;]+?)(?: (?P<setting>(?:on|in|at|along|among|across|above|over|by|beside"
+    r"|inside|against) [^,;]+))?(?:, (?P<figure>[^,;]+) in the foreground)?(?:, (?P<detail>[^,;]+) in the background)?"
+    r"(?:, (?P<light>[^,;]+))?(?:; (?P<mood>[^;]+))?\."
+    r"|(?:Period-style )?(?i:conceptual still life evoking) (?P<idea>[^,;]+?)(?:, (?P<light2>[^,;]+))?(?:; (?P<mood2>[^;]+))?\."
+)
+CHART = re.compile(
+    r"Clean infographic-style chart about (?P<subject>[^,;]+), with large, bold key figures"
+    r"(?: and simple icons for (?P<detail>[^,;]+))?; uncluttered layout, generous white space\."
+)
+# What a description may say more than once.
+FUNCTION_WORDS = frozenset("a an the of in on at by for to with from into over under above across along among beside "
+                           "inside against and or".split())
+SCENE_PHRASE_SLOTS = ("subject", "idea", "figure", "detail")
+
+
+def slots_of(description: str) -> dict[str, str]:
+    """The filled slots of a description; fails unless it is an instance of the grammar with its fixed phrases."""
+    match = SHOT.fullmatch(description) or CHART.fullmatch(description)
+    assert match, f"not an instance of the shot grammar: {description!r}"
+    slots = {name.rstrip("2"): value for name, value in match.groupdict().items() if value}
+    assert slots.get("setting", SETTINGS["coast"]) in SETTINGS.values(), description
+    assert slots.get("light", DEFAULT_LIGHTS[0]) in [*LIGHTS.values(), *DEFAULT_LIGHTS], description
+    assert slots.get("mood", MOODS[0]) in MOODS, description
+    return slots
+
+
+def classes(word: str) -> set[str]:
+    return set(getAllLemmas(word.lower().removesuffix("'s").removesuffix("’s")))
+
+
+def is_noun_phrase(phrase: str) -> bool:
+    """Modifiers then a noun: the head can be a noun (or is a name, or a word the lexicon lacks), and no word is
+    only a verb or adverb unless it is a participle modifying what follows ("crushed peanuts")."""
+    words = phrase.removeprefix("the ").split()
+    head = words[-1]
+    head_ok = head[0].isupper() or not classes(head) or "NOUN" in classes(head)
+    modifiers_ok = all(
+        word[0].isupper() or word in ("of", "the") or not classes(word) or classes(word) & {"NOUN", "ADJ"}
+        or word.endswith(("ed", "ing"))
+        for word in words[:-1]
+    )
+    return head_ok and modifiers_ok and words[0] not in FUNCTION_WORDS
+
+
+def written_in(phrase: str, scene: str) -> bool:
+    """Whether phrase (less a leading article) is written in the scene, as whole words."""
+    bare = phrase.removeprefix("the ")
+    return re.search(rf"(?<![\w-]){re.escape(bare)}(?![\w-])", " ".join(scene.split()), re.IGNORECASE) is not None
+
+
+def repeated_words(description: str) -> set[str]:
+    """Content words (by stem) written more than once."""
+    seen, repeated = set(), set()
+    for word in re.findall(r"[a-z]+", description.lower()):
+        if word in FUNCTION_WORDS:
+            continue
+        key = stem(word)
+        (repeated if key in seen else seen).add(key)
+    return repeated
+
+
+def dangling_adjectives(description: str) -> list[str]:
+    """Adjectives (words that cannot be nouns) whose run of modifiers ends without a noun, or on a noun
+    right after a comma ("a cumbersome, perfect in view": a list of adjectives needs its noun after the last)."""
+    tokens = re.findall(r"[A-Za-z'’-]+|[,;.]", description)
+
+    def content(token: str) -> bool:
+        return token not in (",", ";", ".") and token.lower() not in FUNCTION_WORDS
+
+    dangling = []
+    for i, word in enumerate(tokens):
+        if "ADJ" not in classes(word) or "NOUN" in classes(word) or word.lower() in FUNCTION_WORDS:
+            continue
+        j, after_separator = i + 1, False
+        while j < len(tokens):
+            if tokens[j] in (",", "and"):
+                j, after_separator = j + 1, True
+            elif content(tokens[j]) and j + 1 < len(tokens) and content(tokens[j + 1]):
+                j, after_separator = j + 1, False
+            else:
+                break
+        head = tokens[j] if j < len(tokens) else "."
+        # A word the lexicon lacks ("clifftop", "empire") counts as a noun, as in is_noun_phrase.
+        head_is_noun = content(head) and (head[0].isupper() or not classes(head) or "NOUN" in classes(head))
+        if not head_is_noun or after_separator:
+            dangling.append(word)
+    return dangling
+
+
+def test_the_checks_catch_the_word_salad_users_saw():
+    salad = "Close-up of a cumbersome, perfect in view"
+
+    assert not (SHOT.fullmatch(salad) or CHART.fullmatch(salad))
+    assert dangling_adjectives(salad) == ["cumbersome"]
+    assert repeated_words("Aerial view of Kongo along a wide river, the Kongo kingdom in the background.") == {"kongo"}
+    assert not is_noun_phrase("the keeper climbed") and not is_noun_phrase("the cumbersome")
+    assert not written_in("metal letter", "tiny metal letters")
+
+
+def test_the_held_out_set_is_fifty_varied_scenes():
+    assert len(HELD_OUT) == 50 and len({scene["text"] for scene in HELD_OUT}) == 50
+    assert len({scene["subject"] for scene in HELD_OUT}) >= 6
+
+
+@pytest.mark.parametrize("scene", [s["text"] for s in HELD_OUT], ids=[f"{s['subject']}-{i}" for i, s in enumerate(HELD_OUT)])
+def test_held_out_scenes_get_grammatical_shots_built_from_their_own_noun_phrases(scene):
+    description = suggest_offline(scene)
+
+    slots = slots_of(description)
+    phrases = {name: slots[name] for name in SCENE_PHRASE_SLOTS if name in slots}
+    assert "subject" in phrases or "idea" in phrases, description
+    for name, phrase in phrases.items():
+        assert written_in(phrase, scene), (name, phrase, description)
+        assert is_noun_phrase(phrase), (name, phrase, description)
+    assert not repeated_words(description), description
+    assert not dangling_adjectives(description), description
+    assert suggest_offline(scene) == description
 
 
 def test_llm_suggestion_sends_the_scene_its_neighbours_and_the_style(fake_llm):

@@ -206,9 +206,10 @@ def test_changing_one_scene_rerenders_only_its_pieces(project, tmp_path):
     edited = list(scenes)
     edited[2] = replace(scenes[2], image=still(tmp_path / "c2.png", (220, 220, 40)))
     again = compile_video(edited, CompileSettings(preset=SMALL), tmp_path / "again.mp4", cache)
-    # Scene 3's hold and the fade into it changed; scene 1, the crossfade and scene 2's hold did not.
+    # A scene's piece holds its still and ends in its transition: scene 3's piece and scene 2's (which
+    # fades into scene 3) changed; scene 1's did not.
     assert len(again.rendered_pieces) == 2
-    assert set(again.reused_pieces) <= set(first.rendered_pieces) and len(again.reused_pieces) == 3
+    assert set(again.reused_pieces) <= set(first.rendered_pieces) and len(again.reused_pieces) == 1
     assert frames(again.video)[-1][90, 20, 2] < 120, "the new image is in the video"
     unchanged = compile_video(edited, CompileSettings(preset=SMALL), tmp_path / "same.mp4", cache)
     assert unchanged.rendered_pieces == []
@@ -334,8 +335,8 @@ def test_burned_captions_show_while_spoken(tmp_path):
                            tmp_path / "cache")
     decoded = frames(result.video)
     band = slice(120, 170)  # the lower part of the frame, where captions sit
-    with_caption, after = decoded[10][band], decoded[55][band]
-    assert np.abs(with_caption - after).mean() > 5
+    ink = [(decoded[n][band].mean(axis=2) > 180).sum() for n in (10, 55)]
+    assert ink[0] > 40 and ink[1] == 0, "white letters while spoken, none after"
     assert np.abs(decoded[55] - decoded[59]).max() <= 2
 
 
@@ -381,13 +382,11 @@ def test_full_hd_output(tmp_path):
     assert len(packets(result.video)) == 36 - 6
 
 
-def test_vertical_preset_and_thumbnail(tmp_path):
+def test_vertical_preset(tmp_path):
     preset = VideoPreset("vertical-small", 180, 320, 30)
     scene = Scene(still(tmp_path / "wide.png", (150, 90, 30), size=(320, 180)), 0.5)
     result = compile_video([scene], CompileSettings(preset=preset), tmp_path / "v.mp4", tmp_path / "cache")
     assert (probe(result.video).video.width, probe(result.video).video.height) == (180, 320)
-    with Image.open(result.thumbnail) as im:
-        assert im.size == (720, 1280)
 
 
 def test_preview_is_one_scene_through_the_same_pipeline(project, tmp_path):

@@ -1,15 +1,12 @@
 """Voice providers: real eSpeak NG synthesis, and Azure Speech against a fake of its REST API."""
 from __future__ import annotations
 
-import io
 import multiprocessing
 import threading
-import wave
 
 import numpy as np
 import pytest
 
-from app.pipeline.probe import probe
 from app.pipeline.voice import (
     AuthenticationFailed,
     AzureSpeechProvider,
@@ -23,7 +20,6 @@ from app.pipeline.voice import (
     SpeechResult,
     voice_provider,
 )
-from app.pipeline.voice.base import word_spans
 from tests.fakes import closed_port_url
 from tests.fakes.azure_speech import (
     LEADING_SILENCE,
@@ -32,29 +28,10 @@ from tests.fakes.azure_speech import (
     VOICES,
     FakeAzureSpeech,
 )
+from tests.pipeline.speech import assert_timings_cover, audio_of, mono, pitch_hz
 
 SENTENCE = "The quick brown fox jumps over the lazy dog, then naps in the warm afternoon sun."
 KEY = "azure-secret-key-456"
-
-
-def audio_of(result: SpeechResult, tmp_path) -> tuple[np.ndarray, int, int]:
-    """The WAV's samples (float, interleaved channels), sample rate and channel count, read from the file."""
-    path = tmp_path / "speech.wav"
-    path.write_bytes(result.wav)
-    info = probe(path)
-    assert info.audio.codec == "pcm_s16le"
-    with wave.open(io.BytesIO(result.wav)) as wav:
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32) / 32768
-        return samples, wav.getframerate(), wav.getnchannels()
-
-
-def assert_timings_cover(result: SpeechResult, text: str) -> None:
-    words = result.words
-    assert [w.word for w in words] == [w for w, _, _ in word_spans(text)]
-    assert all(text[w.char_start:w.char_end] == w.word for w in words)
-    assert all(0 <= w.start <= w.end <= result.duration + 0.01 for w in words)
-    assert all(a.start <= b.start and a.end <= b.start + 1e-6 for a, b in zip(words, words[1:]))
-    assert words[-1].end > words[0].start
 
 
 # ---- eSpeak NG ------------------------------------------------------------------------------
@@ -76,6 +53,16 @@ def test_espeak_rate_changes_the_pace():
     slow = provider.synthesize(SENTENCE, "en-us", rate=110)
     fast = provider.synthesize(SENTENCE, "en-us", rate=320)
     assert fast.duration < slow.duration * 0.6
+
+
+def test_espeak_pitch_moves_the_voice_not_the_pace():
+    provider = voice_provider("espeak")
+    low, natural, high = (provider.synthesize(SENTENCE, "gmw/en-US", 160, pitch=p) for p in (-4, 0, 4))
+    assert pitch_hz(*mono(high)) / pitch_hz(*mono(low)) == pytest.approx(2 ** (8 / 12), rel=0.1)
+    assert low.duration == pytest.approx(natural.duration, rel=0.08)
+    assert high.duration == pytest.approx(natural.duration, rel=0.08)
+    natural_starts = [w.start for w in natural.words]
+    assert [w.start for w in high.words] == pytest.approx(natural_starts, abs=0.15)  # timings follow the shift
 
 
 def test_espeak_lists_voices_and_each_language_speaks():
@@ -179,9 +166,9 @@ def test_azure_sends_escaped_ssml_and_returns_48k_stereo(fake, tmp_path):
     assert (rate, channels) == (48_000, 2)
     expected = LEADING_SILENCE + len(text) * SECONDS_PER_CHARACTER + TRAILING_SILENCE
     assert result.duration == pytest.approx(expected, abs=0.02)
-    assert (result.provider, result.timing_source) == ("azure", "estimated")
+    assert (result.provider, result.timing_source) == ("azure", "aligned")  # the REST API sends no word events
     assert_timings_cover(result, text)
-    # Estimated timings lie within the voiced part, not over the leading and trailing silence.
+    # Aligned timings lie within the voiced part, not over the leading and trailing silence.
     assert result.words[0].start == pytest.approx(LEADING_SILENCE, abs=0.02)
     assert result.words[-1].end == pytest.approx(result.duration - TRAILING_SILENCE, abs=0.02)
 
@@ -191,10 +178,11 @@ def test_azure_drops_characters_xml_cannot_carry(fake):
     assert fake.spoken[-1] == "Bell  and null  here"
 
 
-def test_azure_rate_is_sent_as_prosody(fake):
+def test_azure_rate_and_pitch_are_sent_as_prosody(fake):
     natural = azure(fake).synthesize(SENTENCE, "en-US-JennyNeural")
-    faster = azure(fake).synthesize(SENTENCE, "en-US-JennyNeural", rate=300)
-    assert b'rate="+100%"' in fake.last.body
+    assert b"prosody" not in fake.last.body
+    faster = azure(fake).synthesize(SENTENCE, "en-US-JennyNeural", rate=300, pitch=-2)
+    assert b'<prosody rate="+100%" pitch="-2st">' in fake.last.body
     assert faster.duration < natural.duration
 
 

@@ -15,6 +15,7 @@ from app.pipeline.ffmpeg import ffmpeg_exe
 from app.pipeline.probe import probe
 from app.pipeline.uploads import prepare_audio_upload
 from app.pipeline.voice import voice_provider
+from app.pipeline.voice.align import align_words
 from app.pipeline.voice.base import WordTiming, estimate_timings, to_flac, voiced_span
 from app.pipeline.voice.edit import NATURAL_PAUSE, Voiceover, join_voiceovers, split_voiceover
 
@@ -133,6 +134,22 @@ def test_split_recording_without_timings_at_its_pause(tmp_path):
     assert head.duration + tail.duration == pytest.approx(voice.duration, abs=0.01)
     assert (head.text, tail.text) == (FIRST, SECOND)
     assert (head.words, tail.words, head.timing_source, tail.timing_source) == ([], [], "none", "none")
+
+
+def test_aligned_timings_split_and_join_like_the_engine_s(tmp_path):
+    """A recording whose words were aligned to it: its halves keep those timings, moved, and so does a join."""
+    recording = np.concatenate([spoken(FIRST), np.zeros(int(0.6 * RATE), np.float32), spoken(SECOND)])
+    words = align_words(recording, RATE, BOTH, "en")
+    voice = Voiceover(wav_file(tmp_path / "take.wav", recording), len(recording) / RATE, BOTH,
+                      [list(w) for w in words], "aligned")
+    head, tail = split_voiceover(voice, BOTH.index("Then"), tmp_path / "head.flac", tmp_path / "tail.flac")
+    assert level_around(recording, head.duration) < QUIET  # cut in the pause
+    assert (head.timing_source, tail.timing_source) == ("aligned", "aligned")
+    assert [w.start for w in tail.words] == pytest.approx([max(0, w.start - head.duration) for w in words[5:]],
+                                                          abs=2e-3)
+    assert_words_fit(head), assert_words_fit(tail)
+    joined = join_voiceovers(tail, engine_voiceover(FIRST, tmp_path / "first.flac"), tmp_path / "joined.flac")
+    assert joined.timing_source == "aligned" and [w.word for w in joined.words] == f"{SECOND} {FIRST}".split()
 
 
 def test_split_re_estimates_estimated_timings_for_each_half(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from app import create_app
 from app.access import LOGGED_IN, OPERATE, PERMISSIONS, PUBLIC, role_at_least
 from app.extensions import db
-from app.models import ROLES, Asset, Invite, Job, Membership, Project, Segment, Workspace, utcnow
+from app.models import ROLES, Asset, Invite, Job, Membership, Project, ReviewComment, ReviewLink, Segment, Workspace, utcnow
 
 # Built once to enumerate routes; each test builds its own app.
 _ROUTES_APP = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "TESTING": True})
@@ -64,11 +64,19 @@ def world(app, make_member):
             compile_job = Job(rq_id=f"rq{suffix}", workspace_id=ws, project_id=project.id,
                               kind="compile", state="done", result={})
             db.session.add_all([asset, invite, compile_job])
+            db.session.flush()
+            link = ReviewLink(workspace_id=ws, project_id=project.id, job_id=compile_job.id,
+                              token_hash=f"r{suffix}", expires_at=utcnow())
+            db.session.add(link)
+            db.session.flush()
+            comment = ReviewComment(workspace_id=ws, project_id=project.id, link_id=link.id,
+                                    job_id=compile_job.id, author_name="Client", body="Brighter?")
+            db.session.add(comment)
             target = db.session.scalar(db.select(Membership).filter_by(workspace_id=ws)
                                        .order_by(Membership.id.desc()))
             db.session.commit()
             ids[suffix] = {"project_id": project.id, "asset_id": asset.id, "segment_id": segment.id,
-                           "job_id": compile_job.id,
+                           "job_id": compile_job.id, "link_id": link.id, "comment_id": comment.id,
                            "invite_id": invite.id, "membership_id": target.id,
                            "workspace_id": ws, "session_id": 1}
     return {"emails": emails, "outsider": outsider, "a": ids[""], "b": ids["_b"]}

@@ -237,7 +237,7 @@ def test_own_image_upload_is_fitted_and_free(app, project_with_scenes, fit):
     assert balance(app, pid) == start and entries(app) == []
 
 
-def test_espeak_voice_fit_and_uploaded_recording(app, project_with_scenes, work, tmp_path):
+def test_default_voice_fit_and_uploaded_recording(app, project_with_scenes, work, tmp_path):
     client, pid, (first, second) = project_with_scenes()
     client.submit(f"/projects/{pid}/assets/voice/all", htmx=True)
     work()
@@ -251,7 +251,8 @@ def test_espeak_voice_fit_and_uploaded_recording(app, project_with_scenes, work,
     fitted = scene(app, first)
     with app.app_context():
         duration = db.session.get(Segment, first).audio.meta["duration"]
-    assert fitted.timing_source == "audio" and fitted.seconds == pytest.approx(duration + 0.3, abs=0.02)
+    # The pause after the narration (0.6 s) plus the crossfade that overlaps the next scene (0.5 s).
+    assert fitted.timing_source == "audio" and fitted.seconds == pytest.approx(duration + 1.1, abs=0.02)
 
     mp3 = tmp_path / "take.mp3"
     subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=3",
@@ -301,7 +302,7 @@ def test_azure_voice_when_configured(app, project_with_scenes, work):
     from tests.fakes.azure_speech import FakeAzureSpeech
     client, pid, (first, _) = project_with_scenes()
     page = client.get(f"/projects/{pid}/assets").get_data(as_text=True)
-    assert "Voice engine" not in page  # no Azure key on this server
+    assert "Azure neural voices" not in page  # no Azure key on this server
     with FakeAzureSpeech(key="az-key") as fake:
         app.config.update(AZURE_SPEECH_KEY="az-key", AZURE_SPEECH_REGION="westeurope",
                           AZURE_SPEECH_BASE_URL=fake.url)

@@ -399,3 +399,21 @@ def test_undo_reverts_the_edit_and_keeps_what_was_made_since(app, furnished, wor
     assert after[2]["image"] == made and after[2]["description"] == "Night falls on the lighthouse"
     client.submit(f"/projects/{pid}/script/redo", htmx=True)
     assert [s["id"] for s in scenes(app, pid)] == [first, third] and scenes(app, pid)[1]["image"] == made
+
+
+def test_a_scene_moves_with_everything_it_owns_and_chapters_stay_whole(app, furnished):
+    client, pid = furnished
+    before = scenes(app, pid)
+    last = before[-1]["id"]
+    client.submit(f"/projects/{pid}/script/scenes/{last}/move", {"to": 0}, htmx=True)
+    after = scenes(app, pid)
+    assert [s["id"] for s in after] == [last] + [s["id"] for s in before[:-1]]
+    assert after[0] == before[-1]  # its text, description, image and voiceover came along
+    with app.app_context():
+        titles = [s.topic_title for s in db.session.get(Project, pid).segments]
+    assert titles[0] and not titles[1]  # the moved scene opens the first chapter now
+    client.submit(f"/projects/{pid}/script/scenes/{last}/move", {"direction": "down"}, htmx=True)
+    assert [s["id"] for s in scenes(app, pid)][:2] == [before[0]["id"], last]
+    client.submit(f"/projects/{pid}/script/undo", htmx=True)
+    client.submit(f"/projects/{pid}/script/undo", htmx=True)
+    assert scenes(app, pid) == before

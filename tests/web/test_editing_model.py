@@ -138,6 +138,18 @@ class EditingMachine(RuleBasedStateMachine):
         (self.post(f"scenes/{scenes[index]['id']}/boundary", {"direction": direction}))
 
     @rule(data=st.data())
+    def move(self, data):
+        scenes = self.scenes()
+        if len(scenes) < 2:
+            return
+        index = data.draw(st.integers(0, len(scenes) - 1))
+        to = data.draw(st.integers(0, len(scenes) - 1).filter(lambda t: t != index))
+        self.post(f"scenes/{scenes[index]['id']}/move", {"to": to})
+        after = self.scenes()
+        assert after[to]["id"] == scenes[index]["id"]
+        assert {s["id"]: s["audio_asset_id"] for s in after} == {s["id"]: s["audio_asset_id"] for s in scenes}
+
+    @rule(data=st.data())
     def delete(self, data):
         scenes = self.scenes()
         index = data.draw(st.integers(0, len(scenes) - 1))

@@ -176,7 +176,7 @@ def test_storage_quota_per_workspace_and_instance_default(app, signed_in_operato
     assert "uses more storage than its quota" in client.get("/workspace/").get_data(as_text=True)
     signed_in_operator.submit(f"/operator/workspaces/{ws}/quota", {"quota_mb": ""})
     signed_in_operator.submit("/operator/settings", {"signup_mode": "open", "max_workspaces": "1",
-                                                     "default_quota_mb": "0"})
+                                                     "default_quota_mb": "0", "selfhosted_credits": "1"})
     page = client.get("/workspace/").get_data(as_text=True)
     assert "3 MB (no limit)" in page and 'class="usage-bar"' not in page
     assert _workspace(app, ws).storage_quota_mb is None
@@ -189,12 +189,13 @@ def test_instance_settings_live_in_the_database_with_the_environment_as_default(
     assert "SIGNUP_MODE=open" in page and "checked" in open_radio
     response = signed_in_operator.submit("/operator/settings", {
         "signup_mode": "invite", "max_workspaces": "3", "self_service": "y",
-        "default_quota_mb": "500"})
+        "default_quota_mb": "500", "selfhosted_credits": "0", "selfhosted_plans": ["pro", "agency"]})
     assert response.status_code == 302
     with app.app_context():
         stored = {s.key: s.value for s in db.session.scalars(db.select(InstanceSetting))}
     assert stored == {"SIGNUP_MODE": "invite", "MAX_WORKSPACES_PER_ACCOUNT": "3",
-                      "SELF_SERVICE": "1", "DEFAULT_STORAGE_QUOTA_MB": "500"}
+                      "SELF_SERVICE": "1", "DEFAULT_STORAGE_QUOTA_MB": "500",
+                      "SELFHOSTED_IMAGE_CREDITS": "0", "SELFHOSTED_IMAGE_PLANS": "pro,agency"}
     # Another web process (same database, its own memory) sees the change at once.
     other = create_app({"TESTING": True, "RATELIMIT_ENABLED": False, "REDIS_URL": app.config["REDIS_URL"],
                         "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})

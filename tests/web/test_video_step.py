@@ -65,7 +65,9 @@ def test_compile_plays_downloads_and_costs_nothing(app, project_with_scenes, wor
     assert "Download MP4" in page and "Captions (SRT)" in page and "every 1s" not in page
     with app.app_context():
         project = db.session.get(Project, pid)
-        expected = sum(s.seconds for s in project.segments) - 0.5 * (len(project.segments) - 1)
+        # Fitted scenes are paced to their narration, so the video is as long as the compile made it.
+        expected = job.result["frames"] / 30
+        assert expected < sum(s.seconds for s in project.segments)
         from app.models import Asset
         video = db.session.get(Asset, job.result["video"])
         path = get_storage().local_path(video.storage_key)
@@ -90,7 +92,9 @@ def test_recompile_after_editing_one_scene_reuses_the_rest(app, project_with_sce
     client.submit(f"/projects/{pid}/video/compile", htmx=True)
     work()
     first = latest_compile(app)
-    client.submit(f"/projects/{pid}/assets/scenes/{ids[-1]}/image",
+    # The first scene: a scene's piece ends in its transition into the next, so the last scene's piece
+    # (and only it) stays as it was.
+    client.submit(f"/projects/{pid}/assets/scenes/{ids[0]}/image",
                   {"description": "A different picture", "model": "draft"}, htmx=True)
     work()
     client.submit(f"/projects/{pid}/video/compile", htmx=True)
@@ -163,3 +167,103 @@ def test_a_helper_worker_renders_pieces_the_compile_then_uses(app, project_with_
     assert done.result["rendered"] == len(keys) - done.result["reused"]
     with app.app_context():
         assert render_shared_piece(done.id, specs[0]) == "compile no longer running"
+
+
+def preview_of(client, page: str):
+    """The caption preview frame the page shows (its URL, and its pixels as an RGB array)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    url = html.unescape(re.search(r'class="caption-preview" src="([^"]+)"', page).group(1))
+    response = client.get(url)
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    return url, np.asarray(Image.open(io.BytesIO(response.data)).convert("RGB")).astype(int)
+
+
+def grey_images(app, pid) -> None:
+    """Give every scene a plain grey picture (as if uploaded), so captions are all the text there is."""
+    import io
+
+    from PIL import Image
+
+    from app.models import Asset
+    with app.app_context():
+        project = db.session.get(Project, pid)
+        for segment in project.segments:
+            png = io.BytesIO()
+            Image.new("RGB", (1920, 1080), (110, 110, 110)).save(png, "PNG")
+            key = f"{project_prefix(project.workspace_id, pid)}images/grey-{segment.id}.png"
+            get_storage().put_bytes(key, png.getvalue(), "image/png")
+            asset = Asset(workspace_id=project.workspace_id, project_id=pid, segment_id=segment.id, kind="image",
+                          storage_key=key, mime="image/png", size=len(png.getvalue()), provider="upload",
+                          meta={"width": 1920, "height": 1080})
+            db.session.add(asset)
+            db.session.flush()
+            segment.image_asset_id = asset.id
+        db.session.commit()
+
+
+def test_caption_style_is_chosen_in_step_4_with_a_live_preview(app, project_with_scenes):
+    client, pid, _ = project_with_scenes()
+    grey_images(app, pid)
+    page = client.get(f"/projects/{pid}/video").get_data(as_text=True)
+    for control in ("caption_style", "caption_position", "caption_size", "caption_font", "caption_colour",
+                    "caption_highlight", "caption_box"):
+        assert f'name="{control}"' in page
+    url, plain = preview_of(client, page)
+    assert plain.shape == (540, 960, 3)
+    white = (plain.min(axis=2) > 220)
+    assert white[380:].sum() > 300 and white[:200].sum() < 50, "white letters at the bottom by default"
+
+    chosen = {"transition": "crossfade", "caption_style": "words", "caption_position": "top",
+              "caption_colour": "#ffffff", "caption_highlight": "#ff2020", "caption_box": "#000000",
+              "caption_size": "large", "caption_font": "DejaVu Serif"}
+    area = client.submit(f"/projects/{pid}/video/settings", chosen, htmx=True).get_data(as_text=True)
+    assert 'value="words" selected' in area and 'value="top" selected' in area
+    new_url, styled = preview_of(client, area)
+    assert new_url != url, "a new preview for the new style"
+    red = (styled[..., 0] > 180) & (styled[..., 1] < 90) & (styled[..., 2] < 90)
+    assert red[:200].sum() > 100, "the spoken word is lit in the chosen colour, at the top"
+    assert (styled.min(axis=2) > 220)[380:].sum() < 50
+    refused = client.submit(f"/projects/{pid}/video/settings", {**chosen, "caption_colour": "red"}, htmx=True)
+    assert refused.status_code == 422 and "#RRGGBB" in html.unescape(refused.get_data(as_text=True))
+
+
+def badge_brightness(frame) -> float:
+    """Mean brightness where a 1920x1080 draft frame draws its DRAFT label (a white pill, top left)."""
+    return float(frame[70:115, 70:200].mean())
+
+
+def test_draft_frames_are_named_before_compiling_and_leave_their_label_out(app, project_with_scenes, work):
+    import av
+
+    from app.models import Asset
+    client, pid, ids = project_with_scenes()
+    client.submit(f"/projects/{pid}/assets/images/missing", htmx=True)
+    work()
+    page = html.unescape(client.get(f"/projects/{pid}/video").get_data(as_text=True))
+    assert f"{len(ids)} scenes of {len(ids)} still show a draft frame" in page
+    assert "without their DRAFT label" in page
+    assert f'#asset-{ids[0]}">Replace the drafts in Images &amp; audio' in client.get(
+        f"/projects/{pid}/video").get_data(as_text=True)
+    with app.app_context():
+        stored = db.session.get(Asset, db.session.get(Project, pid).segments[0].image_asset_id)
+        from PIL import Image
+        import numpy as np
+        labelled = badge_brightness(np.asarray(Image.open(get_storage().local_path(stored.storage_key))))
+
+    def first_frame():
+        client.submit(f"/projects/{pid}/video/compile", {"confirm": "voice"}, htmx=True)
+        work()
+        job = latest_compile(app)
+        assert job.state == "done", job.message
+        with app.app_context():
+            path = get_storage().local_path(db.session.get(Asset, job.result["video"]).storage_key)
+        with av.open(str(path)) as container:
+            return next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert badge_brightness(first_frame()) < labelled - 60, "compiled without the label"
+    client.submit(f"/projects/{pid}/video/settings", {"transition": "crossfade", "keep_draft_badge": "on"}, htmx=True)
+    assert "with their DRAFT label (you chose to keep it)" in html.unescape(
+        client.get(f"/projects/{pid}/video").get_data(as_text=True))
+    assert abs(badge_brightness(first_frame()) - labelled) < 25, "kept when asked"

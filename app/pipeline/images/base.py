@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import io
 import secrets
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Callable, Literal, Mapping, Protocol
 
 import httpx
 from PIL import Image, ImageFilter, ImageOps
 
 ProgressCallback = Callable[[float, str], None]
-Tier = Literal["draft", "standard", "advanced", "premium"]
+Tier = Literal["draft", "standard", "advanced", "premium", "selfhosted"]
+# Plans cap models by these ordered tiers; "selfhosted" is outside the order: the operator
+# chooses which plans may use their own GPU server.
 TIERS: tuple[Tier, ...] = ("draft", "standard", "advanced", "premium")
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 MAX_SEED = 4_294_967_294  # Stability's documented upper bound; 0 means "pick one for me"
+MAX_VENDOR_PIXELS = 16_000_000  # far above any size a provider returns; guards the decoder
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class ImageModel:
 
     id: str
     label: str
-    provider: Literal["draft", "stability"]
+    provider: Literal["draft", "stability", "selfhosted"]
     tier: Tier
     cost: int
     endpoint: str | None = None  # path under the vendor's base URL
@@ -46,6 +50,9 @@ MODELS: dict[str, ImageModel] = {m.id: m for m in (
     ImageModel("sd3.5-large", "SD 3.5 Large", "stability", "advanced", 7, _SD3, "sd3.5-large"),
     ImageModel("ultra", "Stable Image Ultra", "stability", "premium", 8,
                "/v2beta/stable-image/generate/ultra"),
+    # The operator's own server (AUTOMATIC1111/Forge, ComfyUI or OpenAI-compatible); its price
+    # and the plans that may use it are instance settings.
+    ImageModel("selfhosted", "Your GPU server (self-hosted)", "selfhosted", "selfhosted", 1),
 )}
 
 
@@ -63,8 +70,9 @@ def credit_cost(model_id: str, costs: Mapping[str, int] | None = None) -> int:
 
 
 def tier_allows(max_tier: Tier, model_id: str) -> bool:
-    """True if a plan capped at ``max_tier`` may use ``model_id``."""
-    return TIERS.index(get_model(model_id).tier) <= TIERS.index(max_tier)
+    """True if a plan capped at ``max_tier`` may use ``model_id`` (never for tiers outside the order)."""
+    tier = get_model(model_id).tier
+    return tier in TIERS and TIERS.index(tier) <= TIERS.index(max_tier)
 
 
 def models_for_tier(max_tier: Tier) -> list[ImageModel]:
@@ -97,6 +105,10 @@ class ImageRequest:
     model: str = "draft"
     aspect_ratio: str = "16:9"
     negative_prompt: str = ""
+    # The project's reference image (PNG or JPEG bytes), for providers that accept one, and how
+    # far the result may move from it (img2img denoising strength: 0 keeps it, 1 ignores it).
+    reference: bytes | None = field(default=None, repr=False)
+    reference_strength: float = 0.65
 
     def __post_init__(self):
         if self.aspect_ratio not in ASPECT_RATIOS:
@@ -105,6 +117,8 @@ class ImageRequest:
             raise ValueError(f"seed must be within 0..{MAX_SEED}")
         if min(self.size) < 16:
             raise ValueError(f"output size {self.size} is too small")
+        if not 0 < self.reference_strength <= 1:
+            raise ValueError("reference strength must be within (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -119,10 +133,12 @@ class ImageResult:
     provider: str
     prompt: str
     finish_reason: str | None = None
+    details: Mapping[str, object] = field(default_factory=dict)  # provider specifics for provenance
 
 
 class ImageProvider(Protocol):
     name: str
+    accepts_reference: bool  # whether ImageRequest.reference is used
 
     def generate(self, request: ImageRequest, *, on_progress: ProgressCallback | None = None) -> ImageResult:
         """Produce one image for ``request`` or raise a ProviderError."""
@@ -201,6 +217,16 @@ class ProviderUnreachable(ProviderError):
     retryable = True
 
 
+class ServerBusy(ProviderError):
+    """A self-hosted server's queue is full; the same request may go through later."""
+
+    retryable = True
+
+
+class OutOfGPUMemory(ProviderError):
+    """The image server ran out of GPU memory; retrying at once would hit the same wall."""
+
+
 # ---- fitting pictures to the output frame ------------------------------------------------
 
 FitMode = Literal["crop", "letterbox"]
@@ -224,6 +250,27 @@ def fit_to_frame(image: Image.Image, size: tuple[int, int], fit: FitMode = "crop
     return canvas
 
 
+def generation_size(frame: tuple[int, int], side: int, multiple: int) -> tuple[int, int]:
+    """About ``side``² pixels in the frame's aspect ratio, each side a multiple of ``multiple``
+    (latent diffusion works on 8-pixel cells; some servers want 64)."""
+    ratio = frame[0] / frame[1]
+    width, height = side * math.sqrt(ratio), side / math.sqrt(ratio)
+    return tuple(max(multiple, round(v / multiple) * multiple) for v in (width, height))
+
+
+def decode_picture(data: bytes, vendor: str, status: int | None = 200) -> Image.Image:
+    """A vendor's image bytes decoded, or BadResponse; refuses implausibly large pictures unread."""
+    try:
+        picture = Image.open(io.BytesIO(data))
+        if picture.width * picture.height > MAX_VENDOR_PIXELS:
+            raise ValueError(f"{picture.size} is implausibly large")
+        picture.load()
+        return picture
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise BadResponse(f"{vendor} sent an image that could not be read. Try again.",
+                          provider=vendor, status=status, detail=str(exc)) from None
+
+
 def encode_png(image: Image.Image) -> bytes:
     """PNG bytes with no metadata, identical for identical pixels."""
     out = io.BytesIO()
@@ -233,16 +280,19 @@ def encode_png(image: Image.Image) -> bytes:
 
 # ---- HTTP plumbing shared by the vendor clients ------------------------------------------
 
-def send(client: httpx.Client, method: str, url: str, *, vendor: str, **kwargs) -> httpx.Response:
-    """``client.request`` with transport failures turned into retryable ProviderErrors."""
+def send(client: httpx.Client, method: str, url: str, *, vendor: str, timeout_message: str = "",
+         unreachable_message: str = "", **kwargs) -> httpx.Response:
+    """``client.request`` with transport failures turned into retryable ProviderErrors
+    (with the caller's own wording when it knows better what to advise)."""
     try:
         return client.request(method, url, **kwargs)
     except httpx.TimeoutException as exc:
-        raise ProviderTimeout(f"{vendor} did not answer in time. Try again in a moment.",
+        raise ProviderTimeout(timeout_message or f"{vendor} did not answer in time. Try again in a moment.",
                               provider=vendor, detail=type(exc).__name__) from None
     except httpx.TransportError as exc:
-        raise ProviderUnreachable(f"Could not connect to {vendor}. Check the server's network and try again.",
-                                  provider=vendor, detail=type(exc).__name__) from None
+        raise ProviderUnreachable(
+            unreachable_message or f"Could not connect to {vendor}. Check the server's network and try again.",
+            provider=vendor, detail=type(exc).__name__) from None
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:

@@ -17,6 +17,7 @@ from .base import ImageRequest, ImageResult, ProgressCallback, encode_png
 FONT_DIR = Path(__file__).resolve().parents[2] / "static" / "fonts"
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 MAX_CAPTION_CHARS = 800
+DRAFT_VERSION = 2  # bump when frames drawn from the same prompt and seed look different
 
 # One wrapping unit: a CJK character (those scripts break between any two), or a run of other text.
 _CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
@@ -27,6 +28,7 @@ class DraftImageProvider:
     """Draws an honest, good-looking placeholder frame; identical bytes for identical input."""
 
     name = "draft"
+    accepts_reference = False
 
     def __init__(self, font_dir: Path | str = FONT_DIR):
         self._font_dir = Path(font_dir)
@@ -40,8 +42,21 @@ class DraftImageProvider:
                            model="draft", provider=self.name, prompt=request.prompt)
 
 
-def render_draft(text: str, seed: int, size: tuple[int, int], font_dir: Path = FONT_DIR) -> Image.Image:
-    """A landscape-style storyboard scene in a palette picked from ``text`` and ``seed``, captioned."""
+def caption_band(size: tuple[int, int]) -> tuple[float, float]:
+    """Where burned-in captions sit by default on a frame of this size (fractions of its height)."""
+    from ..video.burn import caption_band as band
+    from ..video.presets import VideoPreset
+    from ..video.style import CaptionStyle
+    return band(VideoPreset("draft", 2 * max(1, size[0] // 2), 2 * max(1, size[1] // 2)), CaptionStyle())
+
+
+def render_draft(text: str, seed: int, size: tuple[int, int], font_dir: Path = FONT_DIR, *, badge: bool = True,
+                 keep_clear: tuple[float, float] | None = None) -> Image.Image:
+    """A landscape-style storyboard scene in a palette picked from ``text`` and ``seed``, captioned.
+
+    ``badge`` draws the "DRAFT" label; the printed prompt stays out of ``keep_clear`` (top and bottom of
+    a stretch of the height, as fractions; by default where burned-in captions go), so captions
+    burned into a video never cover it."""
     digest = hashlib.sha256(f"{seed}\0{text}".encode()).digest()
     rng = random.Random(int.from_bytes(digest[:8], "big"))
     palette = _palette(rng)
@@ -49,7 +64,9 @@ def render_draft(text: str, seed: int, size: tuple[int, int], font_dir: Path = F
     # looks the same and takes a quarter of the time; the text is drawn sharp at full size.
     half = (max(8, size[0] // 2), max(8, size[1] // 2))
     frame = Image.fromarray(_scenery(rng, palette, half), "RGB").resize(size, Image.Resampling.BICUBIC)
-    _caption(frame, text, seed, palette, font_dir)
+    if badge:
+        _badge(frame, seed, font_dir)
+    _caption(frame, text, palette, font_dir, keep_clear or caption_band(size))
     return frame
 
 
@@ -188,20 +205,11 @@ def _fit_text(text: str, font_dir: Path, sizes: range, width: float, max_lines: 
     return font, lines
 
 
-def _caption(frame: Image.Image, text: str, seed: int, palette: dict[str, np.ndarray], font_dir: Path) -> None:
-    """The DRAFT badge, storyboard corner marks and the wrapped prompt over the scrim."""
-    w, h = frame.size
-    unit = min(w, h)
+def _badge(frame: Image.Image, seed: int, font_dir: Path) -> None:
+    """The DRAFT label and its seed, top left: an honest mark that this is a placeholder."""
+    unit = min(frame.size)
     draw = ImageDraw.Draw(frame, "RGBA")
     margin = round(unit * 0.06)
-    accent = tuple(int(v) for v in palette["accent"])
-
-    # Viewfinder corners mark it as a frame in a storyboard.
-    arm, inset, stroke = round(unit * 0.045), round(unit * 0.03), max(2, unit // 360)
-    for x, y, dx, dy in ((inset, inset, 1, 1), (w - inset, inset, -1, 1),
-                         (inset, h - inset, 1, -1), (w - inset, h - inset, -1, -1)):
-        draw.line([(x, y + dy * arm), (x, y), (x + dx * arm, y)], fill=(255, 255, 255, 150), width=stroke)
-
     badge_font = _font(font_dir, True, round(unit * 0.032))
     label = "DRAFT"
     pad_x, pad_y = round(unit * 0.022), round(unit * 0.012)
@@ -214,6 +222,22 @@ def _caption(frame: Image.Image, text: str, seed: int, palette: dict[str, np.nda
     note_top = (box[1] + box[3]) / 2
     draw.text((box[2] + round(unit * 0.02), note_top), note, font=note_font, fill=(255, 255, 255, 215), anchor="lm")
 
+
+def _caption(frame: Image.Image, text: str, palette: dict[str, np.ndarray], font_dir: Path,
+             keep_clear: tuple[float, float]) -> None:
+    """Storyboard corner marks and the wrapped prompt, near the bottom but out of ``keep_clear``."""
+    w, h = frame.size
+    unit = min(w, h)
+    draw = ImageDraw.Draw(frame, "RGBA")
+    margin = round(unit * 0.06)
+    accent = tuple(int(v) for v in palette["accent"])
+
+    # Viewfinder corners mark it as a frame in a storyboard.
+    arm, inset, stroke = round(unit * 0.045), round(unit * 0.03), max(2, unit // 360)
+    for x, y, dx, dy in ((inset, inset, 1, 1), (w - inset, inset, -1, 1),
+                         (inset, h - inset, 1, -1), (w - inset, h - inset, -1, -1)):
+        draw.line([(x, y + dy * arm), (x, y), (x + dx * arm, y)], fill=(255, 255, 255, 150), width=stroke)
+
     # Only a few hundred characters can ever fit; the cap keeps wrapping a novel cheap.
     body = " ".join(text[:MAX_CAPTION_CHARS].split()) or "No scene description yet"
     portrait = h > w
@@ -223,10 +247,13 @@ def _caption(frame: Image.Image, text: str, seed: int, palette: dict[str, np.nda
     text_width = w - 2 * margin - bar - gap
     font, lines = _fit_text(body, font_dir, range(biggest, smallest - 1, -2), text_width, 8 if portrait else 5)
     line_height = round(font.size * 1.32)
-    y = h - margin - line_height * len(lines)
+    bottom = h - margin
+    if bottom > keep_clear[0] * h and bottom - line_height * len(lines) < keep_clear[1] * h:
+        bottom = round(keep_clear[0] * h) - gap  # the captions' band would cover it: sit on top of the band
+    y = bottom - line_height * len(lines)
     rtl = _is_rtl(body)
     bar_x = w - margin - bar if rtl else margin
-    draw.rectangle((bar_x, y + line_height * 0.12, bar_x + bar, h - margin - line_height * 0.2), fill=accent)
+    draw.rectangle((bar_x, y + line_height * 0.12, bar_x + bar, bottom - line_height * 0.2), fill=accent)
     fill = (255, 255, 255) if text.strip() else (255, 255, 255, 170)
     for line in lines:
         x = w - margin - bar - gap - font.getlength(line) if rtl else margin + bar + gap

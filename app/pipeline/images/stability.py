@@ -1,8 +1,6 @@
 """Stability AI image generation over its REST API (v2beta stable-image generate), via httpx."""
 from __future__ import annotations
 
-import io
-
 import httpx
 from PIL import Image
 
@@ -19,6 +17,7 @@ from .base import (
     ProviderNotConfigured,
     ProviderUnavailable,
     RateLimited,
+    decode_picture,
     encode_png,
     fit_to_frame,
     get_model,
@@ -29,13 +28,13 @@ from .base import (
 VENDOR = "Stability AI"
 DEFAULT_BASE_URL = "https://api.stability.ai"
 RATE_WINDOW_SECONDS = 10.0  # the documented limit is 150 requests per 10 s
-MAX_VENDOR_PIXELS = 16_000_000  # far above any size the API returns; guards the decoder
 
 
 class StabilityImageProvider:
     """Generates one image per call; every documented outcome becomes an ImageResult or a ProviderError."""
 
     name = "stability"
+    accepts_reference = False
 
     def __init__(self, api_key: str | None, *, base_url: str = DEFAULT_BASE_URL, timeout: float = 90.0):
         if not api_key:
@@ -88,15 +87,7 @@ def _decode(response: httpx.Response) -> Image.Image:
     if not response.headers.get("content-type", "").startswith("image/"):
         raise BadResponse(f"{VENDOR} answered without an image. Try again.", provider=VENDOR, status=200,
                           detail=response.headers.get("content-type", ""))
-    try:
-        picture = Image.open(io.BytesIO(response.content))
-        if picture.width * picture.height > MAX_VENDOR_PIXELS:
-            raise ValueError(f"{picture.size} is implausibly large")
-        picture.load()
-        return picture
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadResponse(f"{VENDOR} sent an image that could not be read. Try again.",
-                          provider=VENDOR, status=200, detail=str(exc)) from None
+    return decode_picture(response.content, VENDOR)
 
 
 def _seed_used(response: httpx.Response, requested: int) -> int:

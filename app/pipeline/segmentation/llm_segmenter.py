@@ -11,6 +11,7 @@ from .cohesion import similarity_matrix
 from .model import Segmentation
 from .offline import adjacent_cohesion, assemble, check_range, clean_heading
 from .structure import parse_units
+from .titles import cap_title
 
 # Beyond this the prompt gets too long for many models' context windows.
 MAX_SENTENCES = 1500
@@ -64,5 +65,5 @@ def _topic_starts(answer: dict, sentence_count: int) -> dict[int, str]:
         if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < sentence_count:
             raise LLMError("The language model's answer named a sentence that does not exist.")
         title = topic.get("title")
-        titles[start] = " ".join(title.split())[:_TITLE_CHARS] if isinstance(title, str) else ""
+        titles[start] = cap_title(title, _TITLE_CHARS) if isinstance(title, str) else ""
     return titles

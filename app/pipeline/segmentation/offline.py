@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cohesion import similarity_matrix
-from .keyphrases import keyphrases, title_case
 from .model import Scene, Segmentation, Topic
 from .scenes import cut_cost, scene_starts
 from .sentences import trim_span
 from .structure import Unit, parse_units
+from .titles import chapter_titles
 from .topics import topic_starts
 from .words import estimate_seconds, word_count
 
@@ -21,8 +21,6 @@ MIN_TOPIC_SECONDS = 15.0
 LONG_SECTION_SECONDS = 300.0
 _CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s[-–—](?=\s)")
 _MARKDOWN_EMPHASIS = re.compile(r"[*_`]+")
-_TITLE_WORDS = 6
-_TITLE_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -67,11 +65,15 @@ def assemble(
     """Cut each topic's units into scenes and lay topics and scenes over the whole text."""
     topics: list[Topic] = []
     scene_spans: list[tuple[int, int]] = []  # (first character, topic index)
-    for index, (units, title) in enumerate(topic_runs):
+    titles = chapter_titles(
+        [[text[u.start : u.end] for u in units if u.heading is None] for units, _ in topic_runs],
+        [title for _, title in topic_runs],
+    )
+    for index, ((units, _), title) in enumerate(zip(topic_runs, titles)):
         pieces = _pieces(text, units, cohesion, wpm, max_seconds)
         starts = scene_starts([p.seconds for p in pieces], [p.cut for p in pieces], min_seconds, max_seconds)
         scene_spans.extend((pieces[i].start, index) for i in starts)
-        topics.append(Topic(title or _keyphrase_title(text, units, topics), units[0].start, units[-1].end))
+        topics.append(Topic(title, units[0].start, units[-1].end))
     return _tile(text, topics, scene_spans, wpm)
 
 
@@ -140,22 +142,6 @@ def _clauses(text: str, unit: Unit) -> list[tuple[int, int]]:
     bounds = [unit.start] + cuts + [unit.end]
     spans = [trim_span(text, a, b) for a, b in zip(bounds, bounds[1:])]
     return [(a, b) for a, b in spans if a < b]
-
-
-def _keyphrase_title(text: str, units: list[Unit], earlier: list[Topic]) -> str:
-    """A short title from the topic's keyphrases, distinct from earlier titles."""
-    body = " ".join(text[u.start : u.end] for u in units)
-    phrases = [title_case(p.text) for p in keyphrases(body, limit=4)]
-    taken = {topic.title for topic in earlier}
-    if not phrases:  # e.g. scripts without spaces between words: open with the first words
-        return " ".join(body.split()[:_TITLE_WORDS])[:_TITLE_CHARS] or f"Part {len(earlier) + 1}"
-    title = phrases[0]
-    for extra in phrases[1:]:
-        if len(title.split()) >= 2 and title not in taken:
-            break
-        if len(title.split()) + len(extra.split()) <= _TITLE_WORDS:
-            title = f"{title} and {extra}"
-    return title
 
 
 def _tile(text: str, topics: list[Topic], scene_spans: list[tuple[int, int]], wpm: float) -> Segmentation:

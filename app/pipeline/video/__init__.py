@@ -6,19 +6,19 @@ Shared between workers: ``plan_compile`` once, then ``compile_planned(plan, ...,
 and publish them. See compile.py.
 """
 from .compile import (
-                      CompilePlan,
                       CompileResult,
                       PieceExchange,
                       assemble,
                       check_scenes,
                       compile_planned,
                       compile_video,
-                      plan_compile,
                       render_scene_preview,
                       render_soundtrack,
                       soundtrack_key,
 )
 from .pieces import PIECE_SUFFIX, PieceSpec, render_piece
+from .plan import CompilePlan, plan_compile
+from .style import CaptionStyle
 from .presets import (
                       DEFAULT_PRESET,
                       PRESETS,
@@ -29,7 +29,7 @@ from .presets import (
 from .timeline import CompileSettings, Scene, Transition
 
 __all__ = [
-    "DEFAULT_PRESET", "PIECE_SUFFIX", "PRESETS", "CompilePlan", "CompileResult", "CompileSettings",
+    "DEFAULT_PRESET", "PIECE_SUFFIX", "PRESETS", "CaptionStyle", "CompilePlan", "CompileResult", "CompileSettings",
     "EncoderSettings", "PieceExchange", "PieceSpec", "Scene", "Transition", "VideoPreset", "assemble",
     "check_scenes", "compile_planned", "compile_video", "plan_compile", "preset_for_aspect", "render_piece",
     "render_scene_preview", "render_soundtrack", "soundtrack_key",

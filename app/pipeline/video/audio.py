@@ -1,6 +1,7 @@
 """The soundtrack: narration laid on the frame grid, music ducked under it, loudness set to the target."""
 from __future__ import annotations
 
+import math
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 from .. import ffmpeg
 from ..probe import UnreadableMedia, probe
 from .ffargs import filter_arg
-from .timeline import Scene, Timeline
+from .timeline import Narration, Scene, Timeline
 
 RATE = 48_000
 SILENCE_LUFS = -60.0  # below this a track counts as silent and is not amplified
@@ -21,7 +22,9 @@ TRIM_FADE_SECONDS = 0.02  # narration cut at its scene's end fades out instead o
 MUSIC_FADE_SECONDS = 3.0  # at most; never more than a tenth of the video
 # Music dips under speech: the narration (already at target level) keys this compressor.
 DUCKING = "sidechaincompress=threshold=0.03:ratio=8:attack=15:release=350"
-LIMITER = "alimiter=limit=0.891:level=disabled:latency=1"  # -1 dBFS ceiling after the gain
+# Peaks between samples and the AAC encoding each add a few tenths of a dB over the limiter's
+# sample-peak ceiling; from here the encoded file's true peak is measured and the ceiling lowered if needed.
+CEILING_DBFS = -2.0
 
 TimeCallback = Callable[[float], None]
 
@@ -45,8 +48,10 @@ def audio_duration(path: str | Path) -> float | None:
     return stream.duration or info.duration
 
 
-def decode_pcm(path: str | Path, max_samples: int) -> np.ndarray:
-    """Decode to 48 kHz stereo int16 samples, shape (n, 2), at most max_samples long (faded out if cut)."""
+def decode_pcm(path: str | Path, max_samples: int, skip_samples: int = 0) -> np.ndarray:
+    """Decode to 48 kHz stereo int16 samples, shape (n, 2), from skip_samples on, at most max_samples long
+    (faded out if cut)."""
+    max_samples += skip_samples
     chunks, total = [], 0
     resampler = av.AudioResampler(format="s16", layout="stereo", rate=RATE)
     with av.open(str(path)) as container:
@@ -58,7 +63,8 @@ def decode_pcm(path: str | Path, max_samples: int) -> np.ndarray:
                 break
         else:
             chunks += [out.to_ndarray().reshape(-1, 2) for out in resampler.resample(None)]
-    pcm = np.concatenate(chunks) if chunks else np.zeros((0, 2), np.int16)
+    pcm = np.concatenate(chunks)[skip_samples:] if chunks else np.zeros((0, 2), np.int16)
+    max_samples -= skip_samples
     if len(pcm) > max_samples:
         pcm = pcm[:max_samples].copy()
         fade = min(len(pcm), int(TRIM_FADE_SECONDS * RATE))
@@ -66,39 +72,34 @@ def decode_pcm(path: str | Path, max_samples: int) -> np.ndarray:
     return pcm
 
 
-def write_narration(scenes: list[Scene], timeline: Timeline, out_wav: Path,
+def write_narration(scenes: list[Scene], timeline: Timeline, narration: list[Narration | None], out_wav: Path,
                     should_cancel: Callable[[], bool] | None = None) -> None:
-    """Write every scene's narration at its scene's start, silence elsewhere; memory holds one scene at a time."""
-    fps = timeline.fps
+    """Write every scene's speech from its first sound at its scene's first frame, silence elsewhere; a voice
+    is cut (faded) where the next scene's begins, so two never overlap. Memory holds one scene at a time."""
+    fps, slots = timeline.fps, timeline.slots
     with wave.open(str(out_wav), "wb") as out:
         out.setnchannels(2)
         out.setsampwidth(2)
         out.setframerate(RATE)
-        pending = np.zeros((0, 2), np.int32)  # mixed samples from `written` on, not yet written
         written = 0
 
-        def flush(upto: int) -> None:
-            nonlocal pending, written
-            n = upto - written
-            if n <= 0:
-                return
-            block = np.zeros((n, 2), np.int32)
-            block[:min(n, len(pending))] = pending[:n]
-            out.writeframes(np.clip(block, -32768, 32767).astype("<i2").tobytes())
-            pending, written = pending[n:], upto
+        def silence_until(sample: int) -> None:
+            nonlocal written
+            out.writeframes(bytes(4 * max(0, sample - written)))
+            written = max(written, sample)
 
-        for scene, slot in zip(scenes, timeline.slots):
+        for n, (scene, speech) in enumerate(zip(scenes, narration)):
             if should_cancel and should_cancel():
                 raise ffmpeg.Cancelled("cancelled")
-            if scene.audio is None:
+            if scene.audio is None or speech is None:
                 continue
-            start = slot.start * RATE // fps
-            flush(start)
-            pcm = decode_pcm(scene.audio, slot.frames * RATE // fps)
-            if len(pending) < len(pcm):
-                pending = np.concatenate([pending, np.zeros((len(pcm) - len(pending), 2), np.int32)])
-            pending[:len(pcm)] += pcm  # narration running into the next scene's transition overlaps it
-        flush(timeline.total_frames * RATE // fps)
+            start = slots[n].start * RATE // fps
+            until = (slots[n + 1].start if n + 1 < len(slots) else slots[n].end) * RATE // fps
+            silence_until(start)
+            pcm = decode_pcm(scene.audio, until - start, round(speech.onset * RATE))
+            out.writeframes(pcm.astype("<i2").tobytes())
+            written += len(pcm)
+        silence_until(timeline.total_frames * RATE // fps)
 
 
 def _meter(log: Path) -> str:
@@ -123,9 +124,8 @@ class Soundtrack:
     path: Path
     gain_db: float
 
-    @property
-    def final_filter(self) -> str:
-        return f"volume={self.gain_db:.2f}dB,{LIMITER},aresample={RATE}"
+    def final_filter(self, ceiling_dbfs: float) -> str:
+        return f"volume={self.gain_db:.2f}dB,alimiter=limit={ceiling_dbfs:.2f}dB:level=disabled:latency=1,aresample={RATE}"
 
 
 def build_soundtrack(narration: Path, music: str | Path | None, duration: float, target_lufs: float,
@@ -155,3 +155,16 @@ def build_soundtrack(narration: Path, music: str | Path | None, duration: float,
     ffmpeg.run(["-i", str(narration), *music_in, "-filter_complex", graph, "-map", "[mix]",
                 "-c:a", "pcm_f32le", str(mixed)], on_time=on_time, should_cancel=should_cancel)
     return Soundtrack(mixed, _gain_to(target_lufs, _read_meter(logs[2])))
+
+
+def true_peak_dbtp(path: str | Path, work: Path, should_cancel: Callable[[], bool] | None = None) -> float:
+    """The highest true peak (dBTP, 4x oversampled as in EBU R 128) over all channels of a file's audio."""
+    log = work / "true-peak.txt"
+    ffmpeg.run(["-i", str(path), "-af", f"ebur128=peak=true:metadata=1,ametadata=mode=print:file={filter_arg(str(log))}",
+                "-f", "null", "-"], should_cancel=should_cancel)
+    # The filter's metadata gives the true peak so far, linear, over all channels.
+    peaks = [float(line.split("=", 1)[1]) for line in log.read_text().splitlines()
+             if line.startswith("lavfi.r128.true_peak=")]
+    log.unlink()
+    peak = max(peaks, default=0.0)
+    return 20 * math.log10(peak) if peak > 0 else -math.inf

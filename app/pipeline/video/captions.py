@@ -1,49 +1,86 @@
-"""Caption cues from word timings (or evenly spread text), written as SRT, WebVTT and ASS for burn-in."""
+"""Caption cues from word timings (or evenly spread text), cut at phrase boundaries, written as SRT and WebVTT.
+
+A cue shows at most two lines of at most 42 characters (fewer for narrow or large captions), for
+1 to 7 seconds, and never runs into the next scene. Where to cut is chosen for the whole scene at
+once: after a sentence, then after a clause, before a phrase-opening word, at a pause; never after
+a word like "the" or "of", and never so that a sentence's last word or two stand alone.
+"""
 from __future__ import annotations
 
-import functools
 import re
-import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
-
-from PIL import ImageFont
 
 from .presets import VideoPreset
-from .timeline import Scene, Timeline, WordTiming
+from .timeline import Narration, Scene, Timeline, WordTiming
 
-MAX_CUE_SECONDS = 6.0
-MIN_CUE_SECONDS = 0.8
-LINGER_SECONDS = 0.3  # keep a cue up a little after its last word for reading
-PAUSE_BREAK_SECONDS = 0.8
+MAX_CUE_SECONDS = 7.0
+MIN_CUE_SECONDS = 1.0
+LINGER_SECONDS = 0.4  # a cue stays up a little after its last word, for reading
+LONG_PAUSE_SECONDS = 0.8  # a cue showing words this long before they are spoken gives them away
 _SENTENCE_END = re.compile(r"[.!?…。؟！？]['\"”’)»]*$")
-FONTS_DIR = Path(__file__).resolve().parents[2] / "static" / "fonts"
-CAPTION_FONT = FONTS_DIR / "DejaVuSans-Bold.ttf"  # "DejaVu Sans" bold, as the ASS style asks
+_CLAUSE_END = re.compile(r"[,;:–—)\]»”]['\"”’]*$")
+# Words that lean on the next one: a line or cue that ends with one breaks a phrase in two.
+FUNCTION_WORDS = frozenset("""
+a an the this that these those my your his her its our their some any no every each
+of to in on at by for with from into onto over under about above below between through during
+after before since until without within upon across along against among around behind beyond
+and or but nor so yet if than as because while although though whether
+is are was were be been being am has have had do does did will would can could shall should may
+might must not very more most less least much many such own same
+""".split())
 
 
 @dataclass(frozen=True)
 class Cue:
-    """One caption on screen, in output frames (end exclusive)."""
+    """One caption on screen, in output frames (end exclusive), and the frame each of its words starts."""
 
     start: int
     end: int
     lines: tuple[str, ...]
+    word_starts: tuple[int, ...] = ()
+
+    @property
+    def words(self) -> list[str]:
+        return " ".join(self.lines).split(" ")
 
 
-def max_line_chars(preset: VideoPreset) -> int:
-    return 28 if preset.vertical else 42
+def max_line_chars(preset: VideoPreset, size: str = "medium") -> int:
+    """Characters per line: 42 across a landscape frame, fewer on a narrow one or with large letters."""
+    chars = 28 if preset.vertical else 42
+    return round(chars * 0.8) if size == "large" else chars
 
 
-def wrap_lines(text: str, max_chars: int) -> list[str] | None:
-    """Split into at most two balanced lines of at most max_chars; None if it doesn't fit."""
+def _bare(word: str) -> str:
+    return word.strip("\"'“”‘’()[]«»¿¡").lower()
+
+
+def _break_cost(word: str, following: str | None, pause: float) -> float:
+    """How bad it is to end a line or cue after `word` (None: the scene's last word)."""
+    if following is None or _SENTENCE_END.search(word):
+        return 0.0
+    if _bare(word) in FUNCTION_WORDS and not _CLAUSE_END.search(word):
+        return 40.0
+    if _CLAUSE_END.search(word) or following[:1] in "(–—":
+        return 1.0
+    if pause >= 0.25:
+        return 1.5
+    return 3.0 if _bare(following) in FUNCTION_WORDS else 6.0
+
+
+def wrap_lines(words: list[str], max_chars: int) -> tuple[list[str], float] | None:
+    """One line if it fits, else the best two lines of at most max_chars (and its cost); None if it can't fit."""
+    text = " ".join(words)
     if len(text) <= max_chars:
-        return [text]
-    spaces = [i for i, ch in enumerate(text) if ch == " "]
-    fitting = [i for i in spaces if i <= max_chars and len(text) - i - 1 <= max_chars]
-    if not fitting:
-        return None
-    cut = min(fitting, key=lambda i: abs(len(text) / 2 - i))
-    return [text[:cut], text[cut + 1:]]
+        return [text], 0.0
+    best = None
+    for k in range(1, len(words)):
+        first, second = " ".join(words[:k]), " ".join(words[k:])
+        if len(first) > max_chars or len(second) > max_chars:
+            continue
+        cost = _break_cost(words[k - 1], words[k], 0.0) + abs(len(first) - len(second)) / 12
+        if best is None or cost < best[1]:
+            best = ([first, second], cost)
+    return best
 
 
 def spread_words(text: str, seconds: float) -> list[WordTiming]:
@@ -58,47 +95,86 @@ def spread_words(text: str, seconds: float) -> list[WordTiming]:
     return timings
 
 
-def group_words(words: list[WordTiming], max_chars: int) -> list[list[WordTiming]]:
-    """Cut the word stream into cues at sentence ends, pauses, two full lines or MAX_CUE_SECONDS."""
-    groups: list[list[WordTiming]] = []
-    current: list[WordTiming] = []
-    for word in words:
-        if current:
-            text = " ".join(w[0] for w in current + [word])
-            if (wrap_lines(text, max_chars) is None
-                    or _SENTENCE_END.search(current[-1][0])
-                    or word[1] - current[-1][2] > PAUSE_BREAK_SECONDS
-                    or word[2] - current[0][1] > MAX_CUE_SECONDS):
-                groups.append(current)
-                current = []
-        current.append(word)
-    if current:
-        groups.append(current)
-    return groups
+def _sentence_tails(words: list[WordTiming]) -> list[int]:
+    """For each word, how many words follow it up to the end of its sentence."""
+    tails, count = [0] * len(words), 0
+    for i in range(len(words) - 1, -1, -1):
+        if _SENTENCE_END.search(words[i][0]):
+            count = 0
+        tails[i] = count
+        count += 1
+    return tails
+
+
+def _kept_together_cost(word: WordTiming, following: WordTiming) -> float:
+    """How bad it is for one cue to hold both words: a new sentence, or a long pause, between them."""
+    if following[1] - word[2] >= LONG_PAUSE_SECONDS:
+        return 30.0
+    return 4.0 if _SENTENCE_END.search(word[0]) else 0.0
+
+
+def group_words(words: list[WordTiming], max_chars: int) -> list[tuple[list[WordTiming], list[str]]]:
+    """Cut one scene's words into cues (with their lines), choosing every cut of the scene together."""
+    n = len(words)
+    tails = _sentence_tails(words)
+    best: list[tuple[float, int, list[str]] | None] = [(0.0, 0, [])] + [None] * n
+    for j in range(1, n + 1):
+        following = words[j][0] if j < n else None
+        pause = words[j][1] - words[j - 1][2] if j < n else 0.0
+        cut = _break_cost(words[j - 1][0], following, pause)
+        if 0 < tails[j - 1] <= 2:
+            cut += 10.0  # a sentence's last word or two would stand alone in the next cue
+        inside = 0.0
+        for i in range(j - 1, -1, -1):
+            if i < j - 1:
+                inside += _kept_together_cost(words[i], words[i + 1])
+            if best[i] is None:
+                continue
+            span = words[j - 1][2] - words[i][1]
+            if span > MAX_CUE_SECONDS and j - i > 1:
+                break
+            wrapped = wrap_lines([w[0] for w in words[i:j]], max_chars)
+            if wrapped is None:
+                if j - i > 1:
+                    break
+                wrapped = ([words[i][0]], 0.0)  # one overlong word: it stands alone
+            shown = (words[j][1] if j < n else words[j - 1][2] + LINGER_SECONDS) - words[i][1]
+            cost = best[i][0] + cut + inside + wrapped[1] + 3.0 + (40.0 if shown < MIN_CUE_SECONDS else 0.0)
+            if best[j] is None or cost < best[j][0]:
+                best[j] = (cost, i, wrapped[0])
+    groups, j = [], n
+    while j > 0:
+        _, i, lines = best[j]
+        groups.append((words[i:j], lines))
+        j = i
+    return groups[::-1]
+
+
+def scene_words(scene: Scene, narration: Narration | None) -> list[WordTiming]:
+    """The scene's words timed from where its speech starts (the scene's first frame)."""
+    if scene.words:
+        offset = narration.onset if narration else 0.0
+        return [(w.strip(), max(0.0, s - offset), max(0.0, e - offset)) for w, s, e in scene.words if w.strip()]
+    return spread_words(scene.text, narration.seconds if narration else scene.duration)
 
 
 def build_cues(scenes: list[Scene], timeline: Timeline, preset: VideoPreset,
-               narration_seconds: list[float | None]) -> list[Cue]:
-    """All cues of the video on the output frame grid, shifted to each scene's start, never overlapping."""
-    fps, max_chars = timeline.fps, max_line_chars(preset)
+               narration: list[Narration | None], size: str = "medium") -> list[Cue]:
+    """All cues of the video on the output frame grid; a scene's cues end before the next scene starts."""
+    fps, max_chars = timeline.fps, max_line_chars(preset, size)
     cues: list[Cue] = []
-    for scene, slot, spoken in zip(scenes, timeline.slots, narration_seconds):
-        words = scene.words or spread_words(scene.text, min(spoken or scene.duration, scene.duration))
-        groups = group_words([w for w in words if w[0].strip()], max_chars)
-        for n, group in enumerate(groups):
-            text = " ".join(w[0].strip() for w in group)
-            start = slot.start + round(group[0][1] * fps)
-            last_word_end = slot.start + round(group[-1][2] * fps)
-            end = max(last_word_end + round(LINGER_SECONDS * fps), start + round(MIN_CUE_SECONDS * fps))
-            if n + 1 < len(groups):
-                end = min(end, slot.start + round(groups[n + 1][0][1] * fps))
-            end = min(max(end, last_word_end), slot.end)
+    for n, (scene, slot) in enumerate(zip(scenes, timeline.slots)):
+        limit = timeline.slots[n + 1].start if n + 1 < len(scenes) else slot.end
+        groups = group_words(scene_words(scene, narration[n]), max_chars)
+        starts = [slot.start + round(group[0][1] * fps) for group, _ in groups]
+        for k, (group, lines) in enumerate(groups):
+            start = starts[k]
+            end = max(slot.start + round((group[-1][2] + LINGER_SECONDS) * fps), start + round(MIN_CUE_SECONDS * fps))
+            end = min(end, starts[k + 1] if k + 1 < len(groups) else limit, start + round(MAX_CUE_SECONDS * fps))
             if end > start:
-                cues.append(Cue(start, end, tuple(wrap_lines(text, max_chars) or [text])))
-    cues.sort(key=lambda c: c.start)
-    # The next scene's narration may begin inside the transition while the last cue is still up.
-    trimmed = [Cue(c.start, min(c.end, nxt.start), c.lines) for c, nxt in zip(cues, cues[1:])] + cues[-1:]
-    return [c for c in trimmed if c.end > c.start]
+                cues.append(Cue(start, end, tuple(lines),
+                                tuple(slot.start + round(w[1] * fps) for w in group)))
+    return cues
 
 
 def _clock(seconds: float, separator: str) -> str:
@@ -118,79 +194,3 @@ def to_srt(cues: list[Cue], fps: int) -> str:
 def to_vtt(cues: list[Cue], fps: int) -> str:
     blocks = [f"{_clock(c.start / fps, '.')} --> {_clock(c.end / fps, '.')}\n" + "\n".join(c.lines) for c in cues]
     return "WEBVTT\n\n" + "\n\n".join(blocks) + ("\n" if blocks else "")
-
-
-def _ass_clock(seconds: float) -> str:
-    cs = max(0, round(seconds * 100))
-    h, rest = divmod(cs, 360_000)
-    m, rest = divmod(rest, 6000)
-    s, cs = divmod(rest, 100)
-    return f"{h}:{m:02d}:{s:02d}.{cs:02d}"
-
-
-def _ass_text(line: str) -> str:
-    # Braces open override blocks and a backslash starts a tag in ASS; neutralise both.
-    return line.replace("\\", "\\\u2060").replace("{", "(").replace("}", ")")
-
-
-@functools.cache
-def _caption_font() -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(CAPTION_FONT), 24, layout_engine=ImageFont.Layout.BASIC)
-
-
-def _glyph(char: str) -> tuple:
-    mask = _caption_font().getmask(char)
-    return mask.size, bytes(mask)
-
-
-@functools.lru_cache(maxsize=4096)
-def _drawable(char: str) -> bool:
-    # U+FFFF is a noncharacter: every font draws its "missing letter" box for it.
-    return unicodedata.category(char)[0] in "CZ" or _glyph(char) != _glyph("\uffff")
-
-
-def undrawable(text: str) -> str:
-    """The characters of text (each once, in order) that the burned-in caption font has no letter for."""
-    return "".join(c for c in dict.fromkeys(text) if not _drawable(c))
-
-
-def ass_header(preset: VideoPreset) -> str:
-    """Caption style: bold sans on a translucent box, inside the title-safe area."""
-    w, h = preset.width, preset.height
-    size = round(min(h * 0.055, w * 0.8 / (max_line_chars(preset) * 0.6)))
-    margin_v = round(h * (0.2 if preset.vertical else 0.08))  # Shorts overlay their UI at the bottom
-    margin_h = round(w * 0.1)
-    pad = max(2, round(size * 0.18))
-    # Encoding -1 (a libass extension) takes each caption's direction from its first strong letter,
-    # so Arabic or Hebrew with a Latin word inside still reads right to left.
-    return (
-        "[Script Info]\nScriptType: v4.00+\n"
-        f"PlayResX: {w}\nPlayResY: {h}\nWrapStyle: 2\nScaledBorderAndShadow: yes\nYCbCr Matrix: TV.709\n\n"
-        "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
-        "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, "
-        "Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n"
-        f"Style: Caption,DejaVu Sans,{size},&H00FFFFFF,&H00FFFFFF,&H50000000,&H00000000,-1,0,0,0,100,100,0,0,"
-        f"3,{pad},0,2,{margin_h},{margin_h},{margin_v},-1\n\n"
-        "[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
-    )
-
-
-def ass_for_range(cues: list[Cue], preset: VideoPreset, first: int, frames: int) -> str | None:
-    """ASS document for output frames [first, first+frames), timed from the piece's own start; None if no cue shows."""
-    fps = preset.fps
-    events = []
-    for cue in cues:
-        start, end = max(cue.start, first), min(cue.end, first + frames)
-        if end <= start:
-            continue
-        # Half a frame early on both edges so centisecond rounding never drops a frame.
-        t0, t1 = (start - first - 0.5) / fps, (end - first - 0.5) / fps
-        text = "\\N".join(_ass_text(line) for line in cue.lines)
-        events.append(f"Dialogue: 0,{_ass_clock(t0)},{_ass_clock(t1)},Caption,,0,0,0,,{text}\n")
-    return ass_header(preset) + "".join(events) if events else None
-
-
-def caption_changes(cues: list[Cue], first: int, frames: int) -> list[int]:
-    """Frames inside [first, first+frames) where the burned-in caption changes."""
-    edges = {f for c in cues for f in (c.start, c.end) if first < f < first + frames}
-    return sorted(edges)

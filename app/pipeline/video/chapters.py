@@ -1,6 +1,7 @@
 """YouTube chapter lines ("00:00 Title") from the topics that scenes start."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .timeline import Scene, Timeline
@@ -26,14 +27,18 @@ def _stamp(seconds: float) -> str:
 
 
 def build_chapters(scenes: list[Scene], timeline: Timeline) -> Chapters:
-    """Chapters at topic starts; the first is moved to 00:00 as YouTube requires."""
-    starts = [(timeline.seconds(slot.start), scene.topic.strip())
-              for scene, slot in zip(scenes, timeline.slots) if scene.topic and scene.topic.strip()]
+    """Chapters at topic starts; the first is moved to 00:00 as YouTube requires.
+
+    A chapter starts on its first scene's first frame, where its narration starts too. YouTube reads
+    whole seconds, so a time is rounded up: never into the previous chapter's last sentence (paced
+    scenes start chapters on a whole second, see pacing.py)."""
+    starts = [(math.ceil(timeline.seconds(slot.start) - 1e-9), scene.topic.strip())
+              for scene, slot in zip(scenes, timeline.slots) if scene.opens_chapter]
     if not starts:
         return Chapters("", "No topics, so no chapters.")
-    starts[0] = (0.0, starts[0][1])
+    starts[0] = (0, starts[0][1])
     # Chapter times are shown in whole seconds, so judge lengths as YouTube will read them.
-    stamps = [int(t) for t, _ in starts]
+    stamps = [t for t, _ in starts]
     lengths = [b - a for a, b in zip(stamps, stamps[1:] + [timeline.duration])]
     if len(starts) < MIN_CHAPTERS:
         return Chapters("", f"YouTube needs at least {MIN_CHAPTERS} chapters; this video has {len(starts)} "

@@ -7,7 +7,6 @@ piece not yet in the shared cache (on any worker), then ``assemble(plan, paths, 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import threading
@@ -17,69 +16,26 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Callable, Protocol
 
-from PIL import Image
-
 from .. import ffmpeg
 from ..ffmpeg import Cancelled
-from .audio import audio_duration, build_soundtrack, write_narration
+from .audio import CEILING_DBFS, audio_duration, build_soundtrack, true_peak_dbtp, write_narration
 from .cache import in_cache, sweep_partials
-from .captions import Cue, ass_for_range, build_cues, caption_changes, to_srt, to_vtt
-from .chapters import Chapters, build_chapters
-from .h264 import repeatable_frame
-from .pieces import (
-    PIECE_SUFFIX,
-    PieceSpec,
-    SourceFrames,
-    encoded_frames,
-    file_sha256,
-    frame_offsets,
-    make_piece,
-    render_piece,
-)
+from .captions import to_srt, to_vtt
+from .h264 import renumbered
+from .pieces import PIECE_SUFFIX, PieceSpec, file_sha256, frame_offsets, render_piece, skip_frame
+from .plan import CompilePlan, plan_compile
 from .presets import track_timescale
 from .thumbnail import thumbnail_jpeg
-from .timeline import (
-    CompileSettings,
-    Scene,
-    SceneSlot,
-    Timeline,
-    Transition,
-    build_timeline,
-)
+from .timeline import CompileSettings, Scene, Transition
 
 ProgressCallback = Callable[[float, str], None]  # (fraction 0..1, stage text)
 CancelCheck = Callable[[], bool]
 AUDIO_BITRATE = "192k"
-SOUNDTRACK_CODE_VERSION = 1  # bump when the audio processing changes
-THUMBNAIL_CODE_VERSION = 1  # bump when the thumbnail's cropping or encoding changes
+SOUNDTRACK_CODE_VERSION = 2  # bump when the audio processing changes
+THUMBNAIL_CODE_VERSION = 2  # bump when the thumbnail's cropping or encoding changes
+TRUE_PEAK_LIMIT_DBTP = -1.0  # measured on the encoded file
 # Enough for two 1080p blends side by side (see _render_memory_mb), or a blend beside the soundtrack.
 MEMORY_PER_WORKER_MB = 145
-
-
-@dataclass(frozen=True)
-class JoinEntry:
-    """The first `frames` frames of a piece, placed next in the output."""
-
-    key: str
-    frames: int
-
-
-@dataclass
-class CompilePlan:
-    """What to render and how to join it; plain data, computed without rendering anything."""
-
-    scenes: list[Scene]
-    settings: CompileSettings
-    timeline: Timeline
-    pieces: list[PieceSpec]  # unique, in order of first use
-    joins: list[JoinEntry]
-    cues: list[Cue]
-    chapters: Chapters
-    image_sha256: dict[str, str]  # image path -> SHA-256 of its bytes
-
-    @property
-    def duration(self) -> float:
-        return self.timeline.duration
 
 
 @dataclass
@@ -128,13 +84,13 @@ class Progress:
 def _piece_effort(spec: PieceSpec) -> float:
     """Rough encoding effort in full-HD-frame equivalents, to weight progress."""
     pixels = spec.preset.width * spec.preset.height / (1920 * 1080)
-    return pixels * (10 + encoded_frames(spec) * (1.0 if spec.changing else 0.3))
+    return pixels * (3 + len(spec.frames) * (1.5 if spec.moving else 1.0))
 
 
 def _render_memory_mb(spec: PieceSpec) -> float:
-    """Rough peak memory of one piece's ffmpeg (measured at 1080p: ~100 MB for a still, ~120 MB blending)."""
+    """Rough peak memory of one piece: its ffmpeg and the stills it draws from (~100 MB at 1080p, more moving)."""
     megapixels = spec.preset.width * spec.preset.height / 1e6
-    return 60 + megapixels * (30 if spec.changing else 20)
+    return 60 + megapixels * (30 if spec.moving else 20)
 
 
 @dataclass
@@ -211,82 +167,6 @@ def _assembly_effort(plan: CompilePlan) -> float:
     return 5 + plan.duration * 0.1
 
 
-def plan_compile(scenes: list[Scene], settings: CompileSettings) -> CompilePlan:
-    """Lay out the timeline, captions and chapters, and list the pieces (keyed by their inputs) to join."""
-    if not scenes:
-        raise ValueError("nothing to compile: no scenes")
-    preset, fps = settings.preset, settings.preset.fps
-    timeline = build_timeline(scenes, fps)
-    spoken = [audio_duration(s.audio) if s.audio else None for s in scenes]
-    cues = build_cues(scenes, timeline, preset, spoken)
-    burned = cues if settings.burn_captions else []
-    hashes: dict[str, str] = {}
-
-    def source(i: int, first: int) -> SourceFrames:
-        image = str(scenes[i].image)
-        if image not in hashes:
-            hashes[image] = _checked_image_sha256(image, i)
-        sha = hashes[image]
-        if scenes[i].motion == "off":
-            return SourceFrames(image, sha)  # a still is the same whatever frames it covers: share pieces
-        return SourceFrames(image, sha, scenes[i].motion, timeline.slots[i].frames, first)
-
-    def piece(frames: int, sources: tuple[SourceFrames, ...], first: int, scene: int,
-              transition: str | None = None) -> PieceSpec:
-        captions = ass_for_range(burned, preset, first, frames) if burned else None
-        return make_piece(frames, preset, settings.encoder, sources, transition, captions, scene)
-
-    pieces: dict[str, PieceSpec] = {}
-    joins: list[JoinEntry] = []
-
-    def add(spec: PieceSpec, used: list[int]) -> None:
-        pieces.setdefault(spec.key, spec)
-        joins.extend(JoinEntry(spec.key, n) for n in used)
-
-    gop = settings.encoder.keyint(fps)
-    for slot, scene in zip(timeline.slots, scenes):
-        if slot.hold_frames:
-            if scene.motion == "off":
-                for first, frames in _constant_stretches(slot, burned):
-                    size = min(frames, gop)
-                    add(piece(size, (source(slot.index, 0),), first, slot.index), _repeats(frames, size))
-            else:
-                spec = piece(slot.hold_frames, (source(slot.index, slot.in_frames),), slot.hold_start, slot.index)
-                add(spec, [slot.hold_frames])
-        if slot.out_frames:
-            first = slot.end - slot.out_frames
-            pair = (source(slot.index, slot.frames - slot.out_frames), source(slot.index + 1, 0))
-            add(piece(slot.out_frames, pair, first, slot.index, scene.transition.kind), [slot.out_frames])
-    return CompilePlan(scenes, settings, timeline, list(pieces.values()), joins, cues,
-                       build_chapters(scenes, timeline), hashes)
-
-
-def _checked_image_sha256(path: str, index: int) -> str:
-    """The image's SHA-256, read once; a damaged image fails here, naming the scene, not deep inside ffmpeg."""
-    data = Path(path).read_bytes()
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.verify()
-    except (OSError, SyntaxError) as exc:
-        raise ValueError(f"Scene {index + 1}'s image cannot be read ({exc.__class__.__name__}).") from exc
-    return hashlib.sha256(data).hexdigest()
-
-
-def _constant_stretches(slot: SceneSlot, cues: list[Cue]) -> list[tuple[int, int]]:
-    """(first frame, frames) runs of a still's hold during which the burned-in caption doesn't change."""
-    edges = [slot.hold_start, *caption_changes(cues, slot.hold_start, slot.hold_frames),
-             slot.hold_start + slot.hold_frames]
-    return [(a, b - a) for a, b in zip(edges, edges[1:])]
-
-
-def _repeats(frames: int, unit: int) -> list[int]:
-    """Cover `frames` with keyframe intervals of at most `unit` frames; never a lone 1-frame tail."""
-    counts = [unit] * (frames // unit) + ([frames % unit] if frames % unit else [])
-    if len(counts) >= 2 and counts[-1] == 1:
-        counts[-2:] = [(unit + 1) // 2, unit + 1 - (unit + 1) // 2]
-    return counts
-
-
 def check_scenes(scenes: list[Scene]) -> list[str]:
     """Problems to show before compiling: missing images, silent scenes, narration longer than its scene."""
     problems = []
@@ -299,7 +179,7 @@ def check_scenes(scenes: list[Scene]) -> list[str]:
         length = audio_duration(scene.audio)
         if length is None:
             problems.append(f"Scene {n}'s narration cannot be read.")
-        elif length > scene.duration + 0.05:
+        elif length > scene.duration + 0.05 and not scene.paced:
             problems.append(f"Scene {n}'s narration ({length:.1f} s) is longer than the scene "
                             f"({scene.duration:.1f} s); it will be cut.")
     return problems
@@ -308,35 +188,37 @@ def check_scenes(scenes: list[Scene]) -> list[str]:
 def _join_video(plan: CompilePlan, piece_paths: dict[str, Path], out: BinaryIO,
                 should_cancel: CancelCheck | None, wait_for: Callable[[str], None]) -> None:
     """Concatenate the pieces' frames into one H.264 stream: no decoding, no probing, flat memory.
-    Each piece is waited for only when the join reaches it, so joining overlaps rendering."""
-    size = {p.key: p.frames for p in plan.pieces}
-    loaded_key, data, offsets, repeat = None, b"", [], None
+    Each piece is waited for only when the join reaches it, so joining overlaps rendering.
+
+    A frame held for more than one output frame is followed by skipped frames that copy it; frames
+    encoded after it move later in their keyframe interval and are renumbered (see h264.py)."""
+    skip = skip_frame(plan.settings.preset, plan.settings.encoder)
+    fed = {p.key: len(p.frames) for p in plan.pieces}
+    loaded_key, data, offsets = None, b"", []
     for entry in plan.joins:
         if should_cancel and should_cancel():
             raise Cancelled("cancelled")
         if entry.key != loaded_key:  # a held still repeats the same piece: read it once
             wait_for(entry.key)
             data = Path(piece_paths[entry.key]).read_bytes()
-            offsets, loaded_key, repeat = frame_offsets(data), entry.key, None
-            if not 0 < len(offsets) <= size[entry.key]:
-                raise ValueError(f"piece {entry.key} has {len(offsets)} frames, expected {size[entry.key]}")
-        # No B-frames: any prefix of a piece decodes on its own.
-        end = offsets[entry.frames] if entry.frames < len(offsets) else len(data)
-        out.write(memoryview(data)[:end])
-        if entry.frames > len(offsets):  # a held still: repeat its last frame, which copies the one before
-            repeat = repeat or (repeatable_frame(data[:offsets[1]], data[offsets[-1]:]) if len(offsets) > 1
-                                else None)
-            if repeat is None:
-                raise ValueError(f"piece {entry.key} is short of frames and its last frame can't be repeated")
-            out.write(b"".join(repeat.access_unit(n) for n in range(len(offsets), entry.frames)))
+            offsets, loaded_key = frame_offsets(data) + [len(data)], entry.key
+            if len(offsets) - 1 != fed[entry.key]:
+                raise ValueError(f"piece {entry.key} has {len(offsets) - 1} frames, expected {fed[entry.key]}")
+        shown = 0  # frame_num within the keyframe interval
+        for n, hold in enumerate(entry.layout):
+            unit = memoryview(data)[offsets[n]:offsets[n + 1]]
+            out.write(unit if shown == n else renumbered(bytes(unit), skip.sps, shown))
+            out.write(b"".join(skip.access_unit(shown + k) for k in range(1, hold)))
+            shown += hold
 
 
 def soundtrack_key(plan: CompilePlan) -> str:
     """Cache key of the encoded soundtrack: the audio inputs and where they sit, not the pictures."""
     identity = {
         "v": SOUNDTRACK_CODE_VERSION, "fps": plan.timeline.fps,
-        "narration": [[file_sha256(s.audio) if s.audio else None, slot.start, slot.frames]
-                      for s, slot in zip(plan.scenes, plan.timeline.slots)],
+        "narration": [[file_sha256(s.audio) if s.audio else None, slot.start, slot.frames,
+                       speech.onset if speech else None]
+                      for s, slot, speech in zip(plan.scenes, plan.timeline.slots, plan.narration)],
         "music": file_sha256(plan.settings.music) if plan.settings.music else None,
         "target": plan.settings.loudness_lufs, "gap": plan.settings.music_gap_lu, "bitrate": AUDIO_BITRATE,
     }
@@ -345,7 +227,8 @@ def soundtrack_key(plan: CompilePlan) -> str:
 
 def render_soundtrack(plan: CompilePlan, out_path: str | Path, on_progress: Callable[[float], None] | None = None,
                       should_cancel: CancelCheck | None = None) -> Path:
-    """Narration on the frame grid, ducked music, loudness to target, encoded to AAC once (an .m4a)."""
+    """Narration on the frame grid, ducked music, loudness to target, encoded to AAC once (an .m4a) whose
+    true peak is measured: over TRUE_PEAK_LIMIT_DBTP, it is encoded again under a lower ceiling."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".{out.name}.work-{uuid.uuid4().hex[:8]}"
@@ -354,15 +237,22 @@ def render_soundtrack(plan: CompilePlan, out_path: str | Path, on_progress: Call
     report = on_progress or (lambda fraction: None)
     try:
         narration = work / "narration.wav"
-        write_narration(plan.scenes, plan.timeline, narration, should_cancel)
+        write_narration(plan.scenes, plan.timeline, plan.narration, narration, should_cancel)
         report(0.1)
         soundtrack = build_soundtrack(
             narration, plan.settings.music, duration, plan.settings.loudness_lufs, plan.settings.music_gap_lu,
-            work, on_time=lambda t: report(0.1 + 0.3 * min(1.0, t / duration)), should_cancel=should_cancel)
-        encoded = work / "soundtrack.m4a"
-        ffmpeg.run(["-i", str(soundtrack.path), "-af", soundtrack.final_filter, "-c:a", "aac", "-b:a", AUDIO_BITRATE,
-                    "-ar", "48000", "-ac", "2", "-f", "mp4", str(encoded)],
-                   on_time=lambda t: report(0.4 + 0.6 * min(1.0, t / duration)), should_cancel=should_cancel)
+            work, on_time=lambda t: report(0.1 + 0.2 * min(1.0, t / duration)), should_cancel=should_cancel)
+        encoded, ceiling = work / "soundtrack.m4a", CEILING_DBFS
+        for _ in range(3):
+            ffmpeg.run(["-i", str(soundtrack.path), "-af", soundtrack.final_filter(ceiling), "-c:a", "aac",
+                        "-b:a", AUDIO_BITRATE, "-ar", "48000", "-ac", "2", "-f", "mp4", str(encoded)],
+                       on_time=lambda t: report(0.3 + 0.6 * min(1.0, t / duration)), should_cancel=should_cancel)
+            peak = true_peak_dbtp(encoded, work, should_cancel)
+            if peak <= TRUE_PEAK_LIMIT_DBTP:
+                break
+            ceiling -= peak - TRUE_PEAK_LIMIT_DBTP + 0.2
+        else:
+            raise RuntimeError(f"the soundtrack's true peak stays at {peak:.1f} dBTP")
         encoded.replace(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -371,13 +261,12 @@ def render_soundtrack(plan: CompilePlan, out_path: str | Path, on_progress: Call
 
 
 def _thumbnail(plan: CompilePlan) -> bytes:
-    return thumbnail_jpeg(plan.scenes[0].image, plan.settings.preset.vertical)
+    return thumbnail_jpeg(plan.scenes[0].image)
 
 
 def thumbnail_key(plan: CompilePlan) -> str:
-    """Cache key of the thumbnail: the first image's bytes and the frame's orientation."""
-    first = plan.image_sha256[str(plan.scenes[0].image)]
-    return f"{THUMBNAIL_CODE_VERSION}-{first[:32]}-{int(plan.settings.preset.vertical)}"
+    """Cache key of the thumbnail: the first image's bytes."""
+    return f"{THUMBNAIL_CODE_VERSION}-{plan.image_sha256[str(plan.scenes[0].image)][:32]}"
 
 
 def assemble(plan: CompilePlan, piece_paths: dict[str, str | Path], out_path: str | Path,

@@ -1,9 +1,10 @@
-"""Just enough H.264 (Annex B) handling to repeat a fully skipped frame instead of encoding it again.
+"""Just enough H.264 (Annex B) handling to repeat a picture by skipped frames instead of encoding it again.
 
-Once x264 has refined a held still, a further frame copies its predecessor exactly (a P slice
-of skipped macroblocks). That frame can be written again and again, each copy with the next
-frame_num: x264 uses picture order count type 2 without B-frames, so frame_num alone orders
-frames, and it is a fixed-width field near the start of the slice header.
+A P slice whose macroblocks are all skipped copies the previous frame exactly, whatever that frame
+shows, so one such slice (from any stream with the same parameter sets) can be written again and
+again, each copy with the next frame_num: x264 uses picture order count type 2 without B-frames,
+so frame_num alone orders frames, and it is a fixed-width field near the start of the slice header.
+Frames encoded after a held picture are renumbered the same way.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import functools
 from dataclasses import dataclass
 
 START_CODE = b"\x00\x00\x01"
-NAL_SLICE, NAL_SPS, NAL_AUD = 1, 7, 9
+NAL_SLICE, NAL_IDR_SLICE, NAL_SPS, NAL_AUD = 1, 5, 7, 9
 _HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 
 
@@ -109,16 +110,36 @@ def _frame_num_position(rbsp: bytes, sps: SeqParams) -> int:
     return bits.pos
 
 
+def _header_end(nal: bytes, at_least: int = 12) -> int:
+    """A byte offset past the slice header's first fields where no emulation-prevention sequence is cut in
+    two: the NAL's two bytes before it are non-zero (or it is the NAL's end)."""
+    end = min(len(nal), at_least)
+    while end < len(nal) and not (nal[end - 1] and nal[end - 2]):
+        end += 1
+    return end
+
+
 def with_frame_num(nal: bytes, sps: SeqParams, frame_num: int) -> bytes:
-    """The slice NAL with its frame_num replaced (modulo MaxFrameNum)."""
-    rbsp = bytearray(_unescape(nal[1:]))
+    """The slice NAL with its frame_num replaced (modulo MaxFrameNum).
+
+    frame_num sits in the first bytes; only those are unescaped and rewritten, so this costs the
+    same for a large frame as for a skipped one."""
+    end = _header_end(nal)
+    rbsp = bytearray(_unescape(nal[1:end]))
     start = _frame_num_position(rbsp, sps)
     value = frame_num % (1 << sps.log2_max_frame_num)
     for i in range(sps.log2_max_frame_num):
         bit = (value >> (sps.log2_max_frame_num - 1 - i)) & 1
         pos = start + i
         rbsp[pos >> 3] = (rbsp[pos >> 3] & ~(0x80 >> (pos & 7))) | (bit << (7 - (pos & 7)))
-    return nal[:1] + _escape(bytes(rbsp))
+    return nal[:1] + _escape(bytes(rbsp)) + nal[end:]
+
+
+def renumbered(access_unit: bytes, sps: SeqParams, frame_num: int) -> bytes:
+    """An access unit with the frame_num of its slices replaced: a frame moved later in its keyframe interval."""
+    units = [with_frame_num(n, sps, frame_num) if n[0] & 0x1F in (NAL_SLICE, NAL_IDR_SLICE) else n
+             for n in nal_units(access_unit)]
+    return b"".join(b"\x00\x00\x00\x01" + n for n in units)
 
 
 def _only(access_unit: bytes, nal_type: int) -> bytes | None:
@@ -143,14 +164,12 @@ class SkipFrame:
             self.slice, self.sps, frame_num)
 
 
-def repeatable_frame(first_unit: bytes, last_unit: bytes) -> SkipFrame | None:
-    """The piece's last frame as a SkipFrame, or None if the stream isn't one this module can rewrite.
-
-    first_unit is the piece's first access unit (carrying the SPS). Whether the last frame really
-    repeats its predecessor exactly is for the encoder side to have checked (render_piece does).
-    """
+def repeatable_frame(first_unit: bytes, skip_unit: bytes) -> SkipFrame | None:
+    """An all-skip frame (skip_unit's slice) for the stream whose first access unit is first_unit, or None
+    if the stream isn't one this module can rewrite. That skip_unit's macroblocks are all skipped is
+    for its maker to know (pieces.skip_frame encodes it)."""
     sps_nal = _only(first_unit, NAL_SPS)
-    slice_nal, delimiter = _only(last_unit, NAL_SLICE), _only(last_unit, NAL_AUD)
+    slice_nal, delimiter = _only(skip_unit, NAL_SLICE), _only(skip_unit, NAL_AUD)
     if sps_nal is None or slice_nal is None or delimiter is None:
         return None
     try:

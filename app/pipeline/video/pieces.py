@@ -1,9 +1,17 @@
-"""Render one cacheable piece of video: a held still, a stretch of slow zoom/pan, or a transition."""
+"""Render one cacheable piece of video: the frames of one keyframe interval, encoded to raw H.264.
+
+A piece is one x264 run; its first frame is a keyframe. A held picture is fed to the encoder once
+and the join repeats it with skipped frames (h264.py), so a still costs one keyframe however long it
+shows, and a burned caption or highlighted word that changes over it costs one small P frame.
+Moves and transitions feed every frame (frames.py draws them).
+"""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import tempfile
 import threading
 import uuid
 from dataclasses import asdict, dataclass
@@ -14,17 +22,14 @@ from PIL import Image
 
 from .. import ffmpeg
 from .cache import in_cache
-from .captions import FONTS_DIR
+from .style import FONTS_DIR
 from .ffargs import filter_arg
+from .frames import Frame, Pictures, Source, prepared_size
+from .h264 import SkipFrame, repeatable_frame
 from .presets import EncoderSettings, VideoPreset
 
 # Bump when a change here alters the pixels or bitstream of pieces, so caches don't serve stale ones.
-PIECE_CODE_VERSION = 5
-
-XFADE = {"crossfade": "fade", "fadeblack": "fadeblack", "slide": "slideleft", "wipe": "wipeleft"}
-# (zoom gained over the scene, share of the spare margin the window drifts across)
-MOTION = {"subtle": (0.06, 0.6), "strong": (0.16, 0.9)}
-_DRIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1))
+PIECE_CODE_VERSION = 6
 
 PieceProgress = Callable[[float], None]  # fraction of this piece done
 PIECE_SUFFIX = ".h264"  # raw H.264 (Annex B): pieces join by byte concatenation
@@ -35,53 +40,38 @@ _preparing_guard = threading.Lock()
 
 
 @dataclass(frozen=True)
-class SourceFrames:
-    """Consecutive frames of one scene: its still, and where they sit in the scene's motion."""
-
-    image: str
-    image_sha256: str
-    motion: str = "off"
-    scene_frames: int = 0  # motion runs over the whole scene; unused (0) for a still
-    first: int = 0  # index of the first frame within the scene
-
-    @property
-    def moving(self) -> bool:
-        return self.motion != "off"
-
-
-@dataclass(frozen=True)
 class PieceSpec:
     """Everything needed to render one piece; plain data, so it can travel to another worker."""
 
     key: str
-    frames: int
     preset: VideoPreset
     encoder: EncoderSettings
-    sources: tuple[SourceFrames, ...]  # one for a hold, two for a transition
-    transition: str | None = None
-    captions_ass: str | None = None  # burned-in captions, timed from the piece's start
+    sources: tuple[Source, ...]
+    frames: tuple[Frame, ...]  # fed to the encoder in this order
+    transition: str | None = None  # how frames that blend two sources blend them
+    captions_ass: str | None = None  # burned-in captions, timed in fed frames (frame n at n / fps)
     scene: int = 0  # index of the (first) scene it shows, for progress messages
 
     @property
     def seconds(self) -> float:
-        return self.frames / self.preset.fps
+        """Length of what the encoder is fed (the join may hold its pictures longer)."""
+        return len(self.frames) / self.preset.fps
 
     @property
-    def changing(self) -> bool:
-        """Every frame differs (a blend or motion), as opposed to one still frame held."""
-        return self.transition is not None or any(s.moving for s in self.sources)
+    def moving(self) -> bool:
+        return any(s.moving for s in self.sources)
 
 
-def make_piece(frames: int, preset: VideoPreset, encoder: EncoderSettings, sources: tuple[SourceFrames, ...],
+def make_piece(preset: VideoPreset, encoder: EncoderSettings, sources: tuple[Source, ...], frames: tuple[Frame, ...],
                transition: str | None = None, captions_ass: str | None = None, scene: int = 0) -> PieceSpec:
     """A PieceSpec whose key hashes every input that affects its output (image bytes, not paths)."""
     identity = {
-        "v": PIECE_CODE_VERSION, "frames": frames, "preset": asdict(preset), "encoder": asdict(encoder),
+        "v": PIECE_CODE_VERSION, "preset": asdict(preset), "encoder": asdict(encoder),
         "sources": [{k: v for k, v in asdict(s).items() if k != "image"} for s in sources],
-        "transition": transition, "captions": captions_ass,
+        "frames": [list(f) for f in frames], "transition": transition, "captions": captions_ass,
     }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
-    return PieceSpec(key, frames, preset, encoder, sources, transition, captions_ass, scene)
+    return PieceSpec(key, preset, encoder, sources, frames, transition, captions_ass, scene)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -92,9 +82,8 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _fit(image: str, preset: VideoPreset) -> str:
-    """Scale a still to the frame; another shape is centred over a blurred fill of itself."""
-    w, h = preset.width, preset.height
+def _fit(image: str, w: int, h: int) -> str:
+    """Scale a still to w x h; another shape is centred over a blurred fill of itself."""
     with Image.open(image) as im:
         iw, ih = im.size
     if abs(iw / ih - w / h) < 0.01:
@@ -106,10 +95,12 @@ def _fit(image: str, preset: VideoPreset) -> str:
             f"[bgb][fgs]overlay=(W-w)/2:(H-h)/2:format=gbrp")
 
 
-def prepared_still(source: SourceFrames, preset: VideoPreset, stills_dir: Path,
+def prepared_still(source: Source, preset: VideoPreset, stills_dir: Path,
                    should_cancel: Callable[[], bool] | None = None) -> Path:
-    """The still decoded, fitted and converted to BT.709 yuv420p once, as a raw frame every piece can read."""
-    key = hashlib.sha256(f"{PIECE_CODE_VERSION}:{source.image_sha256}:{preset.width}x{preset.height}".encode())
+    """The still decoded, fitted (at the size its move needs) and converted to BT.709 yuv420p once, as a raw
+    frame every piece can read."""
+    w, h = prepared_size(preset, source.motion)
+    key = hashlib.sha256(f"{PIECE_CODE_VERSION}:{source.image_sha256}:{w}x{h}".encode())
     path = stills_dir / f"still-{key.hexdigest()[:32]}.yuv"
     with _preparing_guard:
         lock = _preparing.setdefault(str(path), threading.Lock())
@@ -119,51 +110,13 @@ def prepared_still(source: SourceFrames, preset: VideoPreset, stills_dir: Path,
             tmp = stills_dir / f".{path.name}.{uuid.uuid4().hex[:8]}.part"
             try:
                 ffmpeg.run(["-i", source.image, "-filter_complex",
-                            f"[0:v]{_fit(source.image, preset)},scale=out_color_matrix=bt709:out_range=tv,"
+                            f"[0:v]{_fit(source.image, w, h)},scale=out_color_matrix=bt709:out_range=tv,"
                             f"format=yuv420p[out]", "-map", "[out]", "-frames:v", "1", "-f", "rawvideo", str(tmp)],
                            should_cancel=should_cancel)
                 os.replace(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)
     return path
-
-
-def _motion(source: SourceFrames) -> str:
-    """Slow zoom/pan with sub-pixel sampling (perspective), so slow movement doesn't judder."""
-    zoom, drift = MOTION[source.motion]
-    seed = int(source.image_sha256[:8], 16)
-    zoom_in = seed & 1
-    dx, dy = _DRIFTS[(seed >> 1) % len(_DRIFTS)]
-    p = f"((in+{source.first})/{max(1, source.scene_frames - 1)})"
-    z = f"(1+{zoom}*{p})" if zoom_in else f"(1+{zoom}*(1-{p}))"
-    # Window of size W/z x H/z, its centre drifting toward one side within the spare margin.
-    x0 = f"(W-W/{z})/2*(1+{dx * drift})"
-    y0 = f"(H-H/{z})/2*(1+{dy * drift})"
-    x1, y1 = f"({x0}+W/{z})", f"({y0}+H/{z})"
-    return (f"perspective=x0='{x0}':y0='{y0}':x1='{x1}':y1='{y0}':x2='{x0}':y2='{y1}':x3='{x1}':y3='{y1}'"
-            f":interpolation=linear:eval=frame")
-
-
-def filter_graph(spec: PieceSpec, frames: int, captions_path: str | None) -> str:
-    """The piece's filtergraph over its prepared stills: each held with loop, moved or blended only here."""
-    fps = spec.preset.fps
-    chains = []
-    for i, source in enumerate(spec.sources):
-        chain = f"[{i}:v]setparams={BT709},loop=loop={frames - 1}:size=1,settb=1/{fps},setpts=N"
-        if source.moving:
-            chain += "," + _motion(source)
-        chains.append(chain + f"[s{i}]")
-    if len(spec.sources) == 2:
-        chains.append(f"[s0][s1]xfade=transition={XFADE[spec.transition]}:duration={spec.seconds}:offset=0[mix]")
-        last = "[mix]"
-    else:
-        last = "[s0]"
-    tail = ""
-    if captions_path:
-        tail += f"ass=filename={filter_arg(captions_path)}:fontsdir={filter_arg(str(FONTS_DIR))},"
-    tail += f"format=yuv420p,setparams={BT709}"
-    chains.append(f"{last}{tail}[out]")
-    return ";".join(chains)
 
 
 def frame_offsets(data: bytes) -> list[int]:
@@ -175,65 +128,62 @@ def frame_offsets(data: bytes) -> list[int]:
     return offsets
 
 
-def encoded_frames(spec: PieceSpec) -> int:
-    """Frames actually encoded: a held still stops once the encoder has refined it (see h264.py)."""
-    return spec.frames if spec.changing else min(spec.frames, max(2, spec.encoder.still_frames_encoded))
-
-
-def _last_two_equal(recon: Path, frame_bytes: int) -> bool:
-    """Whether the encoder's last two reconstructed frames are identical (so repeating the last is exact)."""
-    with open(recon, "rb") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size < 2 * frame_bytes:
-            return False
-        fh.seek(size - 2 * frame_bytes)
-        return fh.read(frame_bytes) == fh.read(frame_bytes)
+def _encoder_input(spec: PieceSpec, captions: Path | None) -> list[str]:
+    graph = f"setparams={BT709}"
+    if captions:
+        graph += f",ass=filename={filter_arg(str(captions))}:fontsdir={filter_arg(str(FONTS_DIR))}"
+    return ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{spec.preset.width}x{spec.preset.height}",
+            "-framerate", str(spec.preset.fps), "-i", "pipe:0", "-vf", graph]
 
 
 def render_piece(spec: PieceSpec, out_path: str | Path, on_progress: PieceProgress | None = None,
                  should_cancel: Callable[[], bool] | None = None, stills_dir: str | Path | None = None) -> Path:
     """Encode the piece to out_path (raw H.264, see PIECE_SUFFIX); the file appears only when complete.
 
-    A held still may hold fewer frames than spec.frames; its last frame then repeats exactly.
     Its stills are prepared once into stills_dir (default: beside out_path) and reused from there."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     stills = [prepared_still(s, spec.preset, Path(stills_dir or out.parent), should_cancel) for s in spec.sources]
+    pictures = Pictures(spec.preset, spec.sources, stills, spec.transition)
     stem = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}"
-    tmp, captions, recon = Path(f"{stem}.part"), Path(f"{stem}.ass"), Path(f"{stem}.recon.yuv")
+    tmp, captions = Path(f"{stem}.part"), Path(f"{stem}.ass")
     try:
         if spec.captions_ass:
             captions.write_text(spec.captions_ass, encoding="utf-8")
-        subtitles = captions if spec.captions_ass else None
-        # x264's reconstruction shows whether it has finished refining a held still; its options are
-        # colon-separated, so a path with a colon can't carry it: then every frame is encoded.
-        shortened = encoded_frames(spec) < spec.frames and ":" not in str(recon)
-        _encode(spec, stills, encoded_frames(spec) if shortened else spec.frames, tmp, subtitles,
-                recon if shortened else None, on_progress, should_cancel)
-        if shortened and not _last_two_equal(recon, spec.preset.width * spec.preset.height * 3 // 2):
-            _encode(spec, stills, spec.frames, tmp, subtitles, None, on_progress, should_cancel)
+
+        def feed(stdin) -> None:
+            for frame in spec.frames:
+                for part in pictures.frame(frame):
+                    stdin.write(part)
+        on_time = (lambda t: on_progress(min(1.0, t / spec.seconds))) if on_progress else None
+        ffmpeg.run([*_encoder_input(spec, captions if spec.captions_ass else None),
+                    "-frames:v", str(len(spec.frames)), *spec.encoder.ffmpeg_args(spec.preset.fps, spec.moving),
+                    "-an", "-f", "h264", str(tmp)],
+                   on_time=on_time, should_cancel=should_cancel, feed=feed)
         os.replace(tmp, out)
     finally:
-        for leftover in (tmp, captions, recon):
+        for leftover in (tmp, captions):
             leftover.unlink(missing_ok=True)
     if on_progress:
         on_progress(1.0)
     return out
 
 
-def _encode(spec: PieceSpec, stills: list[Path], frames: int, dest: Path, captions: Path | None,
-            recon: Path | None, on_progress: PieceProgress | None, should_cancel: Callable[[], bool] | None) -> None:
-    encoder_args = spec.encoder.ffmpeg_args(spec.preset.fps, spec.changing)
-    if recon:
-        at = encoder_args.index("-x264-params") + 1
-        encoder_args[at] += f":dump-yuv={recon}"
-    args = []
-    for still in stills:
-        args += ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{spec.preset.width}x{spec.preset.height}",
-                 "-i", str(still)]
-    args += ["-filter_complex", filter_graph(spec, frames, str(captions) if captions else None),
-             "-map", "[out]", "-frames:v", str(frames), "-r", str(spec.preset.fps),
-             *encoder_args, "-an", "-f", "h264", str(dest)]
-    seconds = frames / spec.preset.fps
-    on_time = (lambda t: on_progress(min(1.0, t / seconds))) if on_progress else None
-    ffmpeg.run(args, on_time=on_time, should_cancel=should_cancel)
+@functools.lru_cache(maxsize=8)
+def skip_frame(preset: VideoPreset, encoder: EncoderSettings) -> SkipFrame:
+    """A frame whose macroblocks are all skipped, from the same encoder settings as every piece: it copies
+    whatever frame precedes it, so the join repeats any held picture with it."""
+    grey = bytes([128]) * (preset.width * preset.height * 3 // 2)
+    with tempfile.TemporaryDirectory() as work:
+        out = Path(work) / "grey.h264"
+        # A flat picture is coded exactly by its keyframe, so the next frame has nothing left to add.
+        ffmpeg.run(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{preset.width}x{preset.height}",
+                    "-framerate", str(preset.fps), "-i", "pipe:0", "-frames:v", "2",
+                    *encoder.ffmpeg_args(preset.fps), "-f", "h264", str(out)],
+                   feed=lambda stdin: stdin.write(grey * 2))
+        data = out.read_bytes()
+    offsets = frame_offsets(data)
+    skip = repeatable_frame(data[:offsets[1]], data[offsets[1]:])
+    if skip is None or len(data) - offsets[1] > 64:  # skipped macroblocks take a few bytes in all
+        raise RuntimeError("x264 did not code a repeated flat frame as skipped macroblocks")
+    return skip

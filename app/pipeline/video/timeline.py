@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .presets import DEFAULT_PRESET, EncoderSettings, VideoPreset
+from .style import CaptionStyle
 
 TRANSITION_KINDS = ("cut", "crossfade", "fadeblack", "slide", "wipe")
 MOTION_LEVELS = ("off", "subtle", "strong")
@@ -41,6 +42,11 @@ class Scene:
     transition: Transition = field(default_factory=Transition)
     motion: str = "off"
     topic: str | None = None
+    paced: bool = False  # fitted to its narration: the compile sets its duration (see pacing.py)
+
+    @property
+    def opens_chapter(self) -> bool:
+        return bool(self.topic and self.topic.strip())
 
     def __post_init__(self):
         if self.motion not in MOTION_LEVELS:
@@ -50,14 +56,29 @@ class Scene:
 
 
 @dataclass(frozen=True)
+class Narration:
+    """Where speech is in a scene's audio file: its first and last sound, in seconds from the file's start."""
+
+    onset: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.onset
+
+
+@dataclass(frozen=True)
 class CompileSettings:
     """Project-wide output settings."""
 
     preset: VideoPreset = DEFAULT_PRESET
     music: str | Path | None = None
     burn_captions: bool = False
+    captions: CaptionStyle = field(default_factory=CaptionStyle)
     loudness_lufs: float = -14.0
     music_gap_lu: float = 12.0  # how far below the narration the music sits before ducking
+    pause_seconds: float = 0.6  # silence after a paced scene's narration, before the next voice
+    chapter_pause_seconds: float = 1.2  # the same before a scene that opens a chapter
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
 
 

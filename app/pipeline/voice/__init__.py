@@ -4,7 +4,7 @@ Example::
 
     from app.pipeline.voice import voice_provider
 
-    speech = voice_provider("espeak").synthesize(segment.text, voice="en-us", rate=160)
+    speech = voice_provider("piper").synthesize(segment.text, "en_US-joe-medium", rate=160, pitch=-1)
     storage.put(key, speech.wav)      # 48 kHz stereo 16-bit WAV
     segment.duration = speech.duration
 """
@@ -26,12 +26,18 @@ from app.pipeline.images.base import (
 from .azure import AzureSpeechProvider
 from .base import SpeechResult, Voice, VoiceProvider, WordTiming, to_project_wav
 from .espeak import EspeakVoiceProvider
+from .piper import PiperVoiceProvider
 
-PROVIDERS = ("espeak", "azure")
+PROVIDERS = ("piper", "espeak", "azure")
+DEFAULT_VOICES = {"piper": PiperVoiceProvider.default_voice, "espeak": EspeakVoiceProvider.default_voice,
+                  "azure": AzureSpeechProvider.default_voice}
 
 
 def voice_provider(name: str, **settings) -> VoiceProvider:
-    """The provider called ``name``; Azure takes ``key``, ``region`` and optionally ``base_url``, ``timeout``."""
+    """The provider called ``name``; Piper takes ``voices_dir`` (the operator's voices), Azure ``key``,
+    ``region`` and optionally ``base_url``, ``timeout``."""
+    if name == "piper":
+        return PiperVoiceProvider(settings.get("voices_dir"))
     if name == "espeak":
         return EspeakVoiceProvider()
     if name == "azure":
@@ -41,8 +47,9 @@ def voice_provider(name: str, **settings) -> VoiceProvider:
 
 
 __all__ = [
-    "PROVIDERS", "AuthenticationFailed", "AzureSpeechProvider", "BadResponse", "EspeakVoiceProvider",
-    "InvalidRequest", "OutOfVendorCredits", "ProviderError", "ProviderNotConfigured", "ProviderTimeout",
-    "ProviderUnavailable", "ProviderUnreachable", "RateLimited", "SpeechResult", "Voice", "VoiceProvider",
+    "DEFAULT_VOICES", "PROVIDERS", "AuthenticationFailed", "AzureSpeechProvider", "BadResponse",
+    "EspeakVoiceProvider", "InvalidRequest", "OutOfVendorCredits", "PiperVoiceProvider", "ProviderError",
+    "ProviderNotConfigured", "ProviderTimeout", "ProviderUnavailable", "ProviderUnreachable", "RateLimited",
+    "SpeechResult", "Voice", "VoiceProvider",
     "WordTiming", "to_project_wav", "voice_provider",
 ]

@@ -6,6 +6,7 @@ import wave
 
 import httpx
 
+from app.pipeline.ffmpeg import Cancelled
 from app.pipeline.images.base import (
     AuthenticationFailed,
     BadResponse,
@@ -19,15 +20,15 @@ from app.pipeline.images.base import (
     send,
 )
 
+from .align import align_words
 from .base import (
+    CancelCheck,
     ProgressCallback,
     SpeechResult,
     Voice,
-    estimate_timings,
     pcm_to_project_wav,
     read_wav_mono,
     require_text,
-    voiced_span,
 )
 
 VENDOR = "Azure Speech"
@@ -46,19 +47,30 @@ def _xml_text(value: str) -> str:
             .replace('"', "&quot;").replace("'", "&apos;"))
 
 
-def build_ssml(text: str, voice: str, rate: int | None = None) -> str:
-    """The SSML document asking ``voice`` to read ``text`` (escaped), at ``rate`` words per minute."""
-    locale = "-".join(voice.split("-")[:2]) or "en-US"
+def _locale(voice: str) -> str:
+    return "-".join(voice.split("-")[:2]) or "en-US"
+
+
+def build_ssml(text: str, voice: str, rate: int | None = None, pitch: float = 0) -> str:
+    """The SSML document asking ``voice`` to read ``text`` (escaped), at ``rate`` words per minute,
+    ``pitch`` semitones up or down (the voice's own intonation, not a shifted recording)."""
+    locale = _locale(voice)
     body = _xml_text(text)
+    prosody = []
     if rate:
         percent = min(200.0, max(-50.0, (rate / NATURAL_RATE - 1) * 100))  # the range Azure honours
-        body = f'<prosody rate="{percent:+.0f}%">{body}</prosody>'
+        prosody.append(f'rate="{percent:+.0f}%"')
+    if pitch:
+        prosody.append(f'pitch="{pitch:+g}st"')
+    if prosody:
+        body = f'<prosody {" ".join(prosody)}>{body}</prosody>'
     return (f'<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="{_xml_text(locale)}">'
             f'<voice name="{_xml_text(voice)}">{body}</voice></speak>')
 
 
 class AzureSpeechProvider:
-    """Neural voices from Azure; the REST endpoint gives no word events, so timings are estimated."""
+    """Neural voices from Azure; the REST endpoint gives no word events (only the SDK's websocket
+    does), so the text is aligned to the audio it sends back."""
 
     name = "azure"
     default_voice = DEFAULT_VOICE
@@ -91,27 +103,34 @@ class AzureSpeechProvider:
             raise BadResponse(f"{VENDOR} sent a voice list that could not be read.", provider=VENDOR) from None
         return sorted(listing, key=lambda v: (v.language, v.name))
 
-    def synthesize(self, text: str, voice: str = DEFAULT_VOICE, rate: int | None = None, *,
-                   on_progress: ProgressCallback | None = None) -> SpeechResult:
-        """Speak ``text``; word timings are spread over the voiced part of the audio."""
+    def synthesize(self, text: str, voice: str = DEFAULT_VOICE, rate: int | None = None, *, pitch: float = 0,
+                   on_progress: ProgressCallback | None = None,
+                   should_cancel: CancelCheck | None = None) -> SpeechResult:
+        """Speak ``text``; its words are then aligned to the audio."""
         text = require_text(text, VENDOR)
         if on_progress:
             on_progress(0.1, f"Asking {VENDOR}")
-        response = self._request("POST", "/cognitiveservices/v1", content=build_ssml(text, voice, rate).encode(),
+        ssml = build_ssml(text, voice, rate, pitch)
+        response = self._request("POST", "/cognitiveservices/v1", content=ssml.encode(),
                                  headers={"Content-Type": "application/ssml+xml",
                                           "X-Microsoft-OutputFormat": OUTPUT_FORMAT})
         if not response.content.startswith(b"RIFF"):
             raise BadResponse(f"{VENDOR} answered without audio. Try again.", provider=VENDOR, status=200)
         try:
-            speech_start, speech_end = voiced_span(*read_wav_mono(response.content))
+            samples, sample_rate = read_wav_mono(response.content)
         except (wave.Error, EOFError, ValueError):
             raise BadResponse(f"{VENDOR} sent audio that could not be read. Try again.",
                               provider=VENDOR, status=200) from None
+        if should_cancel and should_cancel():
+            raise Cancelled()
         if on_progress:
-            on_progress(0.7, "Converting to 48 kHz stereo")
+            on_progress(0.5, "Finding each word in the audio")
+        words = align_words(samples, sample_rate, text, _locale(voice))
+        if on_progress:
+            on_progress(0.8, "Converting to 48 kHz stereo")
         wav, duration = pcm_to_project_wav(response.content)
-        return SpeechResult(wav=wav, duration=duration, words=estimate_timings(text, speech_start, speech_end),
-                            voice=voice, provider=self.name, timing_source="estimated")
+        return SpeechResult(wav=wav, duration=duration, words=words, voice=voice, provider=self.name,
+                            timing_source="aligned")
 
     def _request(self, method: str, path: str, *, headers: dict | None = None, **kwargs) -> httpx.Response:
         headers = {"Ocp-Apim-Subscription-Key": self._key, "User-Agent": USER_AGENT, **(headers or {})}

@@ -19,6 +19,7 @@ from app.pipeline.images.base import (
 )
 
 ProgressCallback = Callable[[float, str], None]
+CancelCheck = Callable[[], bool]
 PROJECT_SAMPLE_RATE = 48_000
 PROJECT_CHANNELS = 2
 
@@ -31,6 +32,7 @@ class Voice:
     name: str
     language: str
     gender: str | None = None
+    quality: str | None = None  # Piper's x_low/low/medium/high: the model's size and sample rate
 
 
 class WordTiming(NamedTuple):
@@ -52,7 +54,8 @@ class SpeechResult:
     words: list[WordTiming]
     voice: str
     provider: str
-    timing_source: Literal["engine", "estimated"]  # from the synthesiser's events, or estimated by us
+    # From the synthesiser itself, by aligning the text to the audio, or spread by character count.
+    timing_source: Literal["engine", "aligned", "estimated"]
 
 
 class VoiceProvider(Protocol):
@@ -61,9 +64,13 @@ class VoiceProvider(Protocol):
     def voices(self) -> list[Voice]:
         """The voices this provider offers."""
 
-    def synthesize(self, text: str, voice: str, rate: int | None = None, *,
-                   on_progress: ProgressCallback | None = None) -> SpeechResult:
-        """Speak ``text``; ``rate`` is words per minute (None: the voice's natural pace)."""
+    def synthesize(self, text: str, voice: str, rate: int | None = None, *, pitch: float = 0,
+                   on_progress: ProgressCallback | None = None,
+                   should_cancel: CancelCheck | None = None) -> SpeechResult:
+        """Speak ``text``; ``rate`` is words per minute (None: the voice's natural pace), ``pitch`` in semitones.
+
+        Raises ``app.pipeline.ffmpeg.Cancelled`` when ``should_cancel()`` turns true.
+        """
 
 
 def require_text(text: str, vendor: str) -> str:
@@ -213,6 +220,26 @@ def to_flac(wav_bytes: bytes) -> tuple[bytes, float]:
     with wave.open(io.BytesIO(wav_bytes)) as wav:
         samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, PROJECT_CHANNELS)
     return encode_flac(samples), len(samples) / PROJECT_SAMPLE_RATE
+
+
+# ---- pitch ------------------------------------------------------------------------------
+
+PITCH_RANGE = (-4, 4)  # semitones; further shifted by tape speed, a voice sounds like someone else
+
+
+def pitch_factor(semitones: float) -> float:
+    """How much faster speech is played to raise its pitch by ``semitones`` (below 1: lower)."""
+    return 2.0 ** (min(max(float(semitones), PITCH_RANGE[0]), PITCH_RANGE[1]) / 12)
+
+
+def retimed_wav(pcm: bytes, rate: int, factor: float) -> tuple[bytes, float]:
+    """Mono 16-bit PCM as a WAV labelled ``factor`` times its true rate, and the factor on its times.
+
+    Converted to 48 kHz, it then plays ``factor`` times faster and higher, like tape: engines
+    without a pitch control speak that much slower first, so that only the pitch moves.
+    """
+    labelled = round(rate * factor)
+    return pcm16_wav(pcm, labelled), rate / labelled
 
 
 def pcm16_wav(samples: bytes, rate: int, channels: int = 1) -> bytes:

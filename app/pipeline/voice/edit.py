@@ -17,7 +17,7 @@ from ..video.audio import decode_pcm
 from .base import PROJECT_SAMPLE_RATE as RATE
 from .base import WordTiming, encode_flac, estimate_timings, voiced_span, word_spans
 
-TimingSource = Literal["engine", "estimated", "none"]
+TimingSource = Literal["engine", "aligned", "estimated", "none"]
 
 # A sentence break in read narration lasts about a third of a second (eSpeak leaves 0.32 s between
 # sentences of one text). Joining tops the silence already at the clips' edges up to this.
@@ -61,7 +61,8 @@ def join_voiceovers(first: Voiceover, second: Voiceover, out_path: str | Path,
     shift = (len(a) + len(pause)) / RATE
     words = (_moved(a_words, 0.0, -lead, len(a) / RATE)
              + _moved(b_words, shift, tail_start - (len(second.text) - len(tail)), len(samples) / RATE))
-    source = "engine" if a_source == b_source == "engine" else "estimated"
+    sources = {a_source, b_source}
+    source = "engine" if sources == {"engine"} else "aligned" if sources <= {"engine", "aligned"} else "estimated"
     return _written(samples, out_path, f"{head} {tail}".strip(), words, source)
 
 
@@ -95,7 +96,7 @@ def _half(voice: Voiceover, part: np.ndarray, first_sample: int, raw_text: str, 
           words: list[WordTiming], path: str | Path, **fade: bool) -> Voiceover:
     """One side of a split: its samples faded at the cut, its stripped text, its words on its own clock and text."""
     text = raw_text.strip()
-    if voice.timing_source == "engine":
+    if voice.timing_source in ("engine", "aligned"):  # timings of the clip's own audio: they move with it
         chars = first_char + len(raw_text) - len(raw_text.lstrip())
         words = _moved(words, -first_sample / RATE, -chars, len(part) / RATE)
     elif voice.timing_source == "estimated":  # estimates made for the whole clip don't survive a cut: redo them

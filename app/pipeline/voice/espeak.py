@@ -10,17 +10,20 @@ from pathlib import Path
 
 import espeakng_loader
 
+from app.pipeline.ffmpeg import Cancelled
 from app.pipeline.images.base import InvalidRequest
 
 from .base import (
+    CancelCheck,
     ProgressCallback,
     SpeechResult,
     Voice,
     WordTiming,
-    pcm16_wav,
     pcm_to_project_wav,
+    pitch_factor,
     read_wav_mono,
     require_text,
+    retimed_wav,
     timings_from_starts,
     voiced_span,
     word_spans,
@@ -183,24 +186,30 @@ class EspeakVoiceProvider:
         """Every voice in the bundled eSpeak NG data, by name."""
         return list(_shared_engine().voices())
 
-    def synthesize(self, text: str, voice: str = DEFAULT_VOICE, rate: int | None = None, *,
-                   on_progress: ProgressCallback | None = None) -> SpeechResult:
-        """Speak ``text`` into a project WAV with word timings from eSpeak's events."""
+    def synthesize(self, text: str, voice: str = DEFAULT_VOICE, rate: int | None = None, *, pitch: float = 0,
+                   on_progress: ProgressCallback | None = None,
+                   should_cancel: CancelCheck | None = None) -> SpeechResult:
+        """Speak ``text`` into a project WAV with word timings from eSpeak's events (it takes a second or two
+        for minutes of speech, so the cancel check comes after it)."""
         text = require_text(text, VENDOR)
-        wpm = min(MAX_RATE, max(MIN_RATE, int(rate or DEFAULT_RATE)))
+        factor = pitch_factor(pitch)  # spoken this much slower, then played this much faster and higher
+        wpm = min(MAX_RATE, max(MIN_RATE, round((rate or DEFAULT_RATE) / factor)))
         if on_progress:
             on_progress(0.1, "Synthesising speech")
         pcm, events, sample_rate = _shared_engine().speak(text, voice, wpm)
-        raw_wav = pcm16_wav(pcm, sample_rate)
+        if should_cancel and should_cancel():
+            raise Cancelled()
+        raw_wav, time_scale = retimed_wav(pcm, sample_rate, factor)
         speech_start, speech_end = voiced_span(*read_wav_mono(raw_wav))
         if on_progress:
             on_progress(0.6, "Converting to 48 kHz")
         wav, duration = pcm_to_project_wav(raw_wav)
-        return SpeechResult(wav=wav, duration=duration, words=_timings(text, events, speech_start, speech_end),
-                            voice=voice, provider=self.name, timing_source="engine")
+        words = _timings(text, events, time_scale, speech_start, speech_end)
+        return SpeechResult(wav=wav, duration=duration, words=words, voice=voice, provider=self.name,
+                            timing_source="engine")
 
 
-def _timings(text: str, events: list[tuple[int, int, int]], speech_start: float,
+def _timings(text: str, events: list[tuple[int, int, int]], time_scale: float, speech_start: float,
              speech_end: float) -> list[WordTiming]:
     """Each input word starts at the first WORD event inside it (eSpeak positions are 1-based)."""
     spans = word_spans(text)
@@ -209,5 +218,5 @@ def _timings(text: str, events: list[tuple[int, int, int]], speech_start: float,
     for position, _length, audio_ms in events:
         i = bisect.bisect_right(span_starts, position - 1) - 1
         if i >= 0 and position - 1 < spans[i][2] and starts[i] is None:
-            starts[i] = max(audio_ms / 1000, speech_start)
+            starts[i] = max(audio_ms / 1000 * time_scale, speech_start)
     return timings_from_starts(spans, starts, speech_start, speech_end)
