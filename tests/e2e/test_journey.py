@@ -277,6 +277,11 @@ def choose_caption_style(page: Page) -> None:
                            " return i && i.complete && i.naturalWidth === 960; }")
     preview.scroll_into_view_if_needed()
     screenshot(page, "15d-caption-style")
+    # Three quick changes, each made while the one before was being saved: none is lost.
+    page.reload()
+    expect(page.get_by_label("Burn captions into the picture")).to_be_checked()
+    expect(page.locator("#caption-style")).to_have_value("words")
+    expect(page.locator("[name=caption_highlight]")).to_have_value("#ff5a1f")
 
 
 def compile_and_download(page: Page, tmp_path: Path) -> None:
