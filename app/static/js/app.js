@@ -11,6 +11,13 @@
     var message = event.target.dataset && event.target.dataset.confirm;
     if (message && !window.confirm(message)) event.preventDefault();
   }, true);
+  // A checkbox with data-enables="ID" turns that field on and off as it is ticked (forms that save on
+  // change stay in place, so this is not left to the server's answer).
+  document.addEventListener("change", function (event) {
+    var id = event.target.dataset && event.target.dataset.enables;
+    var field = id && document.getElementById(id);
+    if (field) field.disabled = !event.target.checked;
+  });
   document.addEventListener("focusin", function (event) {
     if (event.target.matches("input.copyable")) event.target.select();
   });
