@@ -2,6 +2,8 @@
 import pytest
 
 from app.pipeline.probe import probe
+from tests.pipeline.test_video_caption_timing import SCRIPT as SHORT_SENTENCES
+from tests.pipeline.test_video_caption_timing import assert_cues_start_with_their_words
 
 SCRIPT = """# Morning
 
@@ -36,3 +38,14 @@ def test_render_writes_video_captions_and_chapters(app, tmp_path):
     assert chapters[0].startswith("00:00 ") and [c.split(" ", 1)[1] for c in chapters] == [
         "Morning", "Noon", "Evening"]
     assert out.with_suffix(".jpg").stat().st_size < 2 * 1024 * 1024
+
+
+@pytest.mark.sqlite_only
+def test_render_with_the_default_voice_times_captions_to_the_words(app, tmp_path):
+    """The command line's default offline voice (Piper): every caption starts with its first word, ±100 ms."""
+    script = tmp_path / "short.txt"
+    script.write_text("\n\n".join(SHORT_SENTENCES))
+    out = tmp_path / "short.mp4"
+    result = app.test_cli_runner().invoke(args=["render", str(script), "-o", str(out), "--preset", "720p"])
+    assert result.exit_code == 0, result.output
+    assert_cues_start_with_their_words(out, out.with_suffix(".srt").read_text(), at_least=5)
