@@ -56,6 +56,35 @@ def cut_and_edit_scenes(page: Page) -> None:
     reorder_in_the_storyboard(page)
 
 
+def quick_changes_to_the_look_are_all_kept(page: Page) -> None:
+    """Step 3's "Consistent look": changes made while the one before is still being saved all stay; then
+    the project's look is put back as it was."""
+    style, seed = page.get_by_label("Visual style"), page.get_by_label("Seed number")
+    before = style.input_value()
+    expect(seed).to_be_disabled()
+    style.fill("flat vector illustration, warm palette")
+    style.dispatch_event("change")
+    page.get_by_label("Same seed for every scene").check()
+    expect(seed).to_be_enabled()
+    page.get_by_label("Reference strength").fill("0.4")
+    page.get_by_label("Reference strength").dispatch_event("change")
+    expect(page.locator("#look-messages")).to_contain_text("Saved")
+    expect(seed).not_to_have_value("")  # the seed chosen for the project is shown
+    chosen = seed.input_value()
+    page.reload()
+    expect(page.get_by_label("Visual style")).to_have_value("flat vector illustration, warm palette")
+    expect(page.get_by_label("Same seed for every scene")).to_be_checked()
+    expect(page.get_by_label("Seed number")).to_have_value(chosen)
+    expect(page.get_by_label("Reference strength")).to_have_value("0.4")
+    page.get_by_label("Same seed for every scene").uncheck()
+    expect(page.get_by_label("Seed number")).to_be_disabled()
+    page.get_by_label("Visual style").fill(before)
+    page.get_by_label("Visual style").dispatch_event("change")
+    page.reload()
+    expect(page.get_by_label("Visual style")).to_have_value(before)
+    expect(page.get_by_label("Same seed for every scene")).not_to_be_checked()
+
+
 def scene_ids(page: Page) -> list[str]:
     return page.locator(".scene-list > li.scene").evaluate_all("scenes => scenes.map(s => s.dataset.scene)")
 
@@ -135,6 +164,7 @@ def own_files(tmp_path: Path) -> tuple[Path, Path, float]:
 def make_images_and_audio(page: Page, tmp_path: Path) -> None:
     """Step 3: draft images for all, one regenerated, own image and recording, voices, fit, preview."""
     page.get_by_role("link", name="Continue to Images & audio →").click()
+    quick_changes_to_the_look_are_all_kept(page)
     cards = scene_cards(page)
     n = cards.count()
     credits = int(balance(page).inner_text())
