@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import opentimelineio as otio
 import pytest
 from PIL import Image
 
@@ -18,7 +19,7 @@ from app.pipeline.probe import probe
 from app.pipeline.video import CompileSettings, Scene, Transition, compile_planned, plan_compile
 from app.pipeline.video.presets import VideoPreset
 
-from .timelines import check_against_board, fcpxml_is_valid
+from .timelines import check_against_board, fcpxml_is_valid, visible_ranges
 
 SMALL = VideoPreset("test", 320, 180, 30)
 GOLDEN = Path(__file__).parent / "golden"
@@ -114,3 +115,20 @@ def test_timeline_structure_matches_the_golden_file(name):
     assert text == (GOLDEN / name).read_text()
     if name == "timeline.fcpxml":
         assert fcpxml_is_valid(text) == []
+
+
+def test_fcpxml_times_are_read_back_exactly():
+    """A 123-frame clip is written as 41/10 s; read back it is 123 frames, with no gap after it (the
+    adapter's own reader would truncate it to 122 and add a one-frame gap; timelines.py reads it exactly)."""
+    rt, tr = otio.opentime.RationalTime, otio.opentime.TimeRange
+    timeline = otio.schema.Timeline(name="t")
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    for n, frames in enumerate((100, 123, 119)):
+        track.append(otio.schema.Clip(name=f"Scene {n + 1}", source_range=tr(rt(7, 30), rt(frames, 30)),
+                                      media_reference=otio.schema.ExternalReference(
+                                          target_url=f"media/scene-{n + 1:03d}.png", available_range=tr(rt(0, 30), rt(400, 30)))))
+    text = otio.adapters.write_to_string(timeline, "fcpx_xml")
+    assert 'duration="41/10s"' in text
+    back = otio.adapters.read_from_string(text, "fcpx_xml").video_tracks()[0]
+    assert visible_ranges(back) == [("Scene 1", 0, 100), ("Scene 2", 100, 223), ("Scene 3", 223, 342)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import posixpath
 import zipfile
+from fractions import Fraction
 from pathlib import Path
 
 import opentimelineio as otio
@@ -11,6 +12,18 @@ from lxml import etree
 from app.pipeline.editorial import TIMELINE_FILES
 
 DTD = Path(__file__).parent / "FCPXMLv1_8.dtd"
+
+
+def _exact_rational_time(rational_number: str | None, fps: int) -> otio.opentime.RationalTime:
+    """FCPXML's "41/10s" as frames, exactly. The adapter's reader goes through floats and truncates
+    (41 / 10 * 30 = 122.99999 -> 122 frames, then a one-frame gap), which is its bug, not the file's:
+    Final Cut reads the rational number as written."""
+    if rational_number in (None, "0s"):
+        return otio.opentime.RationalTime(0, int(fps))
+    return otio.opentime.RationalTime(round(Fraction(rational_number.removesuffix("s")) * int(fps)), int(fps))
+
+
+otio.adapters.from_name("fcpx_xml").module().to_rational_time = _exact_rational_time  # the module the plugin runs
 
 
 def read_package(path: Path, fps: int) -> tuple[dict[str, otio.schema.Timeline], set[str]]:
