@@ -16,6 +16,7 @@ from ..partials import replace_target
 from ..pipeline import uploads
 from ..pipeline.images import MODELS
 from ..projects.routes import step_context
+from ..projects.storyboard import storyboard
 from ..platform.media import get_storage
 from ..platform.queue import QueueUnavailable, new_job_id
 from ..platform.security import GENERATE_LIMIT, UPLOAD_LIMIT, limiter, member_key
@@ -59,6 +60,7 @@ def _context(project: Project) -> dict:
     unavailable = service.unavailable_models()
     regenerate_scenes, regenerate_model, regenerate_total = service.regeneration(project)
     return {"project": project, "latest": _latest_jobs(project), "versions": _versions(project),
+            "storyboard_of": storyboard,
             "models": MODELS, "plan_tier": plan_tier, "cost": costs.__getitem__,
             "model_for": lambda s: service.model_for(project, s),
             "allowed": allowed.__getitem__,

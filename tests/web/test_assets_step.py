@@ -1,5 +1,6 @@
 """Step 3 on a real worker: draft and Stability images, credits, versions, uploads, voice, fit."""
 import io
+import re
 import subprocess
 import threading
 
@@ -235,6 +236,9 @@ def test_own_image_upload_is_fitted_and_free(app, project_with_scenes, fit):
     else:
         assert edge[0] > 150
     assert balance(app, pid) == start and entries(app) == []
+    # The storyboard above the grid shows the new picture on its card at once.
+    card = re.search(rf'<li class="sb-card[^"]*" id="sb-{first}".*?</li>', response.get_data(as_text=True), re.S)
+    assert card and "/media/" in card.group(0)
 
 
 def test_default_voice_fit_and_uploaded_recording(app, project_with_scenes, work, tmp_path):
