@@ -172,6 +172,7 @@ def load_config(instance: Path, overrides: dict | None = None) -> dict:
         "MAX_SCRIPT_CHARS": int(os.environ.get("MAX_SCRIPT_CHARS", "200000")),
         "MAX_SCRIPT_FILE_BYTES": int(os.environ.get("MAX_SCRIPT_FILE_MB", "2")) * 1024 * 1024,
         "RATELIMIT_ENABLED": _flag("RATELIMIT_ENABLED", True),
+        "SIGNUP_RATE_LIMIT": os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute;30 per hour"),
         "RATELIMIT_STORAGE_URI": _limits_storage(os.environ.get("REDIS_URL", "")),
         # Jobs: how often running jobs prove they are alive, when silence means the worker died,
         # and a factor on retry back-off (0 retries at once; tests use it).

@@ -23,7 +23,8 @@ def free_port() -> int:
 def local_env(instance: Path) -> dict:
     """The environment of a README-style local run on ``instance`` (its own SQLite and Redis)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(SCRIPTREEL_INSTANCE_PATH=str(instance))
+    # One address signs up everyone in the suite: its sign-up limit is raised (tests/web checks the default).
+    env.update(SCRIPTREEL_INSTANCE_PATH=str(instance), SIGNUP_RATE_LIMIT="60 per minute;600 per hour")
     return env
 
 

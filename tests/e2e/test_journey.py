@@ -80,6 +80,7 @@ def quick_changes_to_the_look_are_all_kept(page: Page) -> None:
     expect(page.get_by_label("Seed number")).to_be_disabled()
     page.get_by_label("Visual style").fill(before)
     page.get_by_label("Visual style").dispatch_event("change")
+    page.wait_for_load_state("networkidle")  # both saves answered: a reload would cut the second short
     page.reload()
     expect(page.get_by_label("Visual style")).to_have_value(before)
     expect(page.get_by_label("Same seed for every scene")).not_to_be_checked()

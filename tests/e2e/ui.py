@@ -29,8 +29,7 @@ def unique_email(name: str) -> str:
 def sign_up(page: Page, name: str, invite_link: str | None = None) -> str:
     """Create an account through the sign-up form (of an invite link when given); returns the email.
 
-    Sign-ups are rate limited to 5 a minute per address, as in production: the e2e tests sign up
-    5 people in all, so a new test should reuse one of them rather than sign up a sixth.
+    The live server raises the sign-up limit (tests/e2e/server.py): every e2e sign-up comes from 127.0.0.1.
     """
     email = unique_email(name)
     if invite_link:

@@ -49,6 +49,14 @@ def test_login_is_rate_limited_with_a_clear_message(app, make_member, tmp_path):
     assert "Too many attempts" in body and "Wait a minute" in body
 
 
+@pytest.mark.parametrize("limit, allowed", [(None, 5), ("2 per minute", 2)])
+def test_sign_up_is_rate_limited_as_configured(app, limit, allowed):
+    client = _rate_limited_app(app, **({"SIGNUP_RATE_LIMIT": limit} if limit else {})).test_client()
+    codes = [client.submit("/signup", {"name": "Sam", "email": f"sam{n}@example.com", "password": "x",
+                                       "confirm": "x"}).status_code for n in range(allowed + 1)]
+    assert 429 not in codes[:allowed] and codes[allowed] == 429
+
+
 @pytest.mark.parametrize("title", ['<script>alert("x")</script>', "Robert'); DROP TABLE project;--",
                                    "Tab\tand\x07bell", "../../etc/passwd"])
 def test_hostile_titles_are_stored_as_text_and_escaped(app, owner, title):
