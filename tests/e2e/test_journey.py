@@ -71,6 +71,7 @@ def quick_changes_to_the_look_are_all_kept(page: Page) -> None:
     expect(page.locator("#look-messages")).to_contain_text("Saved")
     expect(seed).not_to_have_value("")  # the seed chosen for the project is shown
     chosen = seed.input_value()
+    page.wait_for_load_state("networkidle")  # every save answered before the reload
     page.reload()
     expect(page.get_by_label("Visual style")).to_have_value("flat vector illustration, warm palette")
     expect(page.get_by_label("Same seed for every scene")).to_be_checked()
