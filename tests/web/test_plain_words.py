@@ -4,27 +4,13 @@ import json
 import re
 
 from app.extensions import db
-from app.models import Job
+
+from .test_video_step import latest_compile, ready_project
 
 FOUR_SCENES = ("The harbour wakes at dawn. Boats head out to sea.\n\n"
                "At noon the market opens. Traders sell the catch.\n\n"
                "In the afternoon the nets are mended on the quay.\n\n"
                "At dusk the lighthouse starts to turn and the boats come home.")
-
-
-def ready_project(client, pid, work):
-    """Draft images and espeak voiceovers for every scene, fitted: ready to compile."""
-    client.submit(f"/projects/{pid}/assets/images/missing", htmx=True)
-    client.submit(f"/projects/{pid}/assets/voice/all", htmx=True)
-    work()
-    client.submit(f"/projects/{pid}/assets/fit/all", htmx=True)
-
-
-def latest_compile(app):
-    with app.app_context():
-        job = db.session.scalar(db.select(Job).filter_by(kind="compile").order_by(Job.id.desc()))
-        db.session.expunge(job)
-        return job
 
 
 def text(response) -> str:
