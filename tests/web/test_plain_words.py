@@ -139,9 +139,8 @@ def test_queued_and_failed_job_lines_use_svg_icons(app, project_with_scenes):
 # ---- 4. Players show their length before they play
 
 def test_every_player_loads_its_metadata(app, project_with_scenes, work):
-    from tests.web.test_video_step import ready_project as ready
     client, pid, ids = project_with_scenes()
-    ready(client, pid, work)
+    ready_project(client, pid, work)
     client.submit(f"/projects/{pid}/assets/scenes/{ids[0]}/voice", htmx=True)  # an earlier voiceover
     work()
     client.submit(f"/projects/{pid}/video/compile", htmx=True)
