@@ -3,7 +3,7 @@
 The aeneas method: speak the text with eSpeak NG (which says when each word starts), describe both
 recordings by mel-cepstral coefficients, find the cheapest monotonic pairing of their frames (dynamic
 time warping, coarse then fine), and carry each word's start across it; a start just past a pause
-moves to where the speech resumes. Nothing but numpy and the eSpeak wheel; no model to download.
+moves to where the speech resumes (base.timings_from_starts). Nothing but numpy and the eSpeak wheel; no model to download.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .base import WordTiming, read_wav_mono, timings_from_starts, voiced_span, word_spans
+from .base import WordTiming, pauses_in, read_wav_mono, timings_from_starts, voiced_span, word_spans
 from .espeak import MAX_RATE, MIN_RATE, EspeakVoiceProvider
 
 HOP = 0.01  # seconds between feature frames
@@ -23,8 +23,6 @@ COARSE_BAND_SHARE = 0.15  # the coarse path may stray this share of the duration
 MIN_COARSE_BAND = 2.0  # ...or at least this many seconds
 FINE_BAND = 0.3  # seconds either side of the coarse path the fine pass searches
 MAX_CELLS = 20_000_000  # frame pairs one pass may hold (80 MB), whatever the recording's length
-MIN_PAUSE = 0.1  # seconds of quiet that count as a pause a word can start after
-SNAP = 0.15  # a word aligned this close to where speech resumes after a pause starts there
 READ_RATE = 16_000  # recordings are read at 16 kHz: the features use nothing above 8 kHz
 
 
@@ -68,17 +66,7 @@ def align_words(samples: np.ndarray, rate: int, text: str, language: str = "en")
     first_row = _first_rows(recording, spoken)
     columns = np.clip(np.round((np.array([w.start for w in reference.words]) - ref_start) / HOP), 0, len(spoken) - 1)
     starts = speech_start + first_row[columns.astype(int)] * HOP
-    return timings_from_starts(spans, list(_snapped(starts, _resumptions(samples, rate))), speech_start, speech_end)
-
-
-def _snapped(starts: np.ndarray, resumptions: np.ndarray) -> np.ndarray:
-    """Where speech resumes after a pause, the nearest word starts (within SNAP): pauses are exact, DTW is not."""
-    starts = starts.copy()
-    for resumed in resumptions:
-        nearest = int(np.argmin(np.abs(starts - resumed)))
-        if abs(starts[nearest] - resumed) <= SNAP:
-            starts[nearest] = resumed
-    return starts
+    return timings_from_starts(spans, list(starts), speech_start, speech_end, pauses_in(samples, rate))
 
 
 # ---- features ---------------------------------------------------------------------------------
@@ -178,17 +166,3 @@ def _dtw_path(rows: np.ndarray, columns: np.ndarray, lo: np.ndarray, hi: np.ndar
         path.append((i, j))
     found = np.array(path[::-1])
     return found[:, 0], found[:, 1]
-
-
-def _resumptions(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Seconds at which speech resumes after at least MIN_PAUSE of quiet."""
-    window = max(1, rate // 100)
-    usable = len(samples) // window * window
-    if usable == 0:
-        return np.zeros(0)
-    rms = np.sqrt(np.mean(samples[:usable].reshape(-1, window) ** 2, axis=1))
-    quiet = rms < max(0.01, float(np.percentile(rms, 95)) / 30)  # 30 dB under the loud parts, or -40 dBFS
-    edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    long_enough = (ends - starts) * window / rate >= MIN_PAUSE
-    return ends[long_enough & (ends < len(rms))] * window / rate

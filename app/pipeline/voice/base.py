@@ -22,6 +22,8 @@ ProgressCallback = Callable[[float, str], None]
 CancelCheck = Callable[[], bool]
 PROJECT_SAMPLE_RATE = 48_000
 PROJECT_CHANNELS = 2
+MIN_PAUSE = 0.1  # seconds of quiet that count as a pause a word can start after
+SNAP = 0.15  # a word timed this close to where speech resumes after a pause starts there
 
 
 @dataclass(frozen=True)
@@ -94,11 +96,14 @@ def word_spans(text: str) -> list[tuple[str, int, int]]:
 
 
 def timings_from_starts(spans: list[tuple[str, int, int]], starts: list[float | None],
-                        speech_start: float, speech_end: float) -> list[WordTiming]:
+                        speech_start: float, speech_end: float,
+                        pauses: np.ndarray | None = None) -> list[WordTiming]:
     """Word timings from known start times; unknown starts are interpolated by character position.
 
-    Each word ends where the next one starts, the last where speech ends, so timings are
-    contiguous, monotonic and cover every word.
+    The first word after each of the ``pauses`` (from ``pauses_in``) starts where speech resumes: a pause is
+    measured exactly, while engine durations and alignments are estimates (a plosive's silent closure,
+    a vowel voiced early). Each word ends where the next one starts, the last
+    where speech ends, so timings are contiguous, monotonic and cover every word.
     """
     if not spans:
         return []
@@ -106,10 +111,22 @@ def timings_from_starts(spans: list[tuple[str, int, int]], starts: list[float | 
     anchors_x = [spans[0][1]] + [x for x, _ in known] + [spans[-1][2]]
     anchors_t = [speech_start] + [t for _, t in known] + [speech_end]
     filled = np.interp([s[1] for s in spans], anchors_x, np.maximum.accumulate(anchors_t))
+    filled = _snapped(filled, pauses if pauses is not None else np.zeros((0, 2)))
     filled = np.maximum.accumulate(np.clip(filled, speech_start, speech_end))
     ends = list(filled[1:]) + [max(speech_end, float(filled[-1]))]
     return [WordTiming(w, round(float(s), 3), round(float(e), 3), cs, ce)
             for (w, cs, ce), s, e in zip(spans, filled, ends)]
+
+
+def _snapped(starts: np.ndarray, pauses: np.ndarray) -> np.ndarray:
+    """``starts`` with the first word after each pause moved to where speech resumes, if it was timed inside
+    the pause or within SNAP of its end (the word before a pause started well before it)."""
+    starts = starts.copy()
+    for quiet_from, resumed in pauses:
+        after = np.flatnonzero(starts > quiet_from - 0.05)
+        if after.size and starts[after[0]] <= resumed + SNAP:
+            starts[after[0]] = resumed
+    return starts
 
 
 def estimate_timings(text: str, speech_start: float, speech_end: float) -> list[WordTiming]:
@@ -144,6 +161,22 @@ def voiced_span(samples: np.ndarray, rate: int) -> tuple[float, float]:
     if loud.size == 0:
         return 0.0, len(samples) / rate
     return loud[0] * window / rate, (loud[-1] + 1) * window / rate
+
+
+def pauses_in(samples: np.ndarray, rate: int) -> np.ndarray:
+    """(quiet from, speech resumes) in seconds for each stretch of at least MIN_PAUSE of quiet that speech
+    follows (10 ms windows)."""
+    window = max(1, rate // 100)
+    usable = len(samples) // window * window
+    if usable == 0:
+        return np.zeros((0, 2))
+    rms = np.sqrt(np.mean(samples[:usable].reshape(-1, window) ** 2, axis=1))
+    quiet = rms < max(0.01, float(np.percentile(rms, 95)) / 30)  # 30 dB under the loud parts, or -40 dBFS
+    edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    long_enough = (ends - starts) * window / rate >= MIN_PAUSE
+    kept = long_enough & (ends < len(rms))
+    return np.stack([starts[kept], ends[kept]], axis=1) * window / rate
 
 
 @dataclass(frozen=True)

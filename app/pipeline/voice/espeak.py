@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import espeakng_loader
+import numpy as np
 
 from app.pipeline.ffmpeg import Cancelled
 from app.pipeline.images.base import InvalidRequest
@@ -23,6 +24,7 @@ from .base import (
     pitch_factor,
     read_wav_mono,
     require_text,
+    pauses_in,
     retimed_wav,
     timings_from_starts,
     voiced_span,
@@ -200,17 +202,18 @@ class EspeakVoiceProvider:
         if should_cancel and should_cancel():
             raise Cancelled()
         raw_wav, time_scale = retimed_wav(pcm, sample_rate, factor)
-        speech_start, speech_end = voiced_span(*read_wav_mono(raw_wav))
+        heard = read_wav_mono(raw_wav)
+        speech_start, speech_end = voiced_span(*heard)
         if on_progress:
             on_progress(0.6, "Converting to 48 kHz")
         wav, duration = pcm_to_project_wav(raw_wav)
-        words = _timings(text, events, time_scale, speech_start, speech_end)
+        words = _timings(text, events, time_scale, speech_start, speech_end, pauses_in(*heard))
         return SpeechResult(wav=wav, duration=duration, words=words, voice=voice, provider=self.name,
                             timing_source="engine")
 
 
 def _timings(text: str, events: list[tuple[int, int, int]], time_scale: float, speech_start: float,
-             speech_end: float) -> list[WordTiming]:
+             speech_end: float, pauses: np.ndarray) -> list[WordTiming]:
     """Each input word starts at the first WORD event inside it (eSpeak positions are 1-based)."""
     spans = word_spans(text)
     span_starts = [char_start for _, char_start, _ in spans]
@@ -219,4 +222,4 @@ def _timings(text: str, events: list[tuple[int, int, int]], time_scale: float, s
         i = bisect.bisect_right(span_starts, position - 1) - 1
         if i >= 0 and position - 1 < spans[i][2] and starts[i] is None:
             starts[i] = max(audio_ms / 1000 * time_scale, speech_start)
-    return timings_from_starts(spans, starts, speech_start, speech_end)
+    return timings_from_starts(spans, starts, speech_start, speech_end, pauses)

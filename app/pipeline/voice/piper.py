@@ -26,6 +26,7 @@ from .base import (
     pcm_to_project_wav,
     pitch_factor,
     require_text,
+    pauses_in,
     retimed_wav,
     timings_from_starts,
     voiced_span,
@@ -164,14 +165,15 @@ class PiperVoiceProvider:
                                         should_cancel)
         raw_wav, time_scale = retimed_wav(samples.tobytes(), model.config.sample_rate, factor)
         heard = time_scale / model.config.sample_rate  # seconds of the result per sample spoken
-        speech_start, speech_end = (t * time_scale for t in voiced_span(samples.astype(np.float32) / 32768,
-                                                                         model.config.sample_rate))
+        spoken = samples.astype(np.float32) / 32768
+        speech_start, speech_end = (t * time_scale for t in voiced_span(spoken, model.config.sample_rate))
         spans = word_spans(text)
         starts = [None if s is None else s * heard for s in _word_starts(model, spans, phonemes)]
+        pauses = pauses_in(spoken, model.config.sample_rate) * time_scale
         report(0.9, "Converting to 48 kHz")
         wav, duration = pcm_to_project_wav(raw_wav)
         return SpeechResult(wav=wav, duration=duration,
-                            words=timings_from_starts(spans, starts, speech_start, speech_end),
+                            words=timings_from_starts(spans, starts, speech_start, speech_end, pauses),
                             voice=voice, provider=self.name,
                             timing_source="engine" if phonemes else "estimated")
 
