@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -265,6 +266,12 @@ def run_moviepy(kind: str, stills: list[str], tones: list[str], out: str, srt: s
                           logger=None)
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of every child it has waited for (each ffmpeg)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_ours(kind: str, style: str, stills: list[str], tones: list[str], out: str, cache: str) -> None:
     """Our compile_video, printing its own wall time as JSON."""
     from app.pipeline.video.compile import compile_video
@@ -278,9 +285,9 @@ def run_ours(kind: str, style: str, stills: list[str], tones: list[str], out: st
         from app.pipeline.video.captions import CaptionStyle
         settings = CompileSettings(burn_captions=True, captions=CaptionStyle(style=style))
     ffmpeg_exe()  # worker.py finds and checks ffmpeg once at startup, before any job
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     result = compile_video(scenes, settings, out, cache)
-    print(json.dumps({"seconds": time.perf_counter() - start, "duration": result.duration,
+    print(json.dumps({"seconds": time.perf_counter() - start, "cpu": _cpu_seconds() - cpu, "duration": result.duration,
                       "rendered": len(result.rendered_pieces), "reused": len(result.reused_pieces)}))
 
 
@@ -364,8 +371,10 @@ def main() -> None:
             rows += ours
             notes.append(f"{kind}{'' if style == 'plain' else f' ({style})'}: our compile inside the worker "
                          f"{inner['seconds']:.1f} s = {ours[0].seconds / inner['seconds']:.2f}x realtime, "
+                         f"{inner['cpu']:.1f} CPU s = {60 * inner['cpu'] / inner['duration']:.1f} CPU s/min, "
                          f"{inner['rendered']} pieces; re-compile {reinner['seconds']:.2f} s = "
-                         f"{100 * reinner['seconds'] / inner['seconds']:.0f}% of it ({reinner['rendered']} pieces "
+                         f"{100 * reinner['seconds'] / inner['seconds']:.0f}% of it, {reinner['cpu']:.2f} CPU s = "
+                         f"{100 * reinner['cpu'] / inner['cpu']:.0f}% ({reinner['rendered']} pieces "
                          f"rendered, {reinner['reused']} reused)")
         duration = rows[-1].seconds
         srt = work / f"ours-{kind}-plain.srt" if kind == "captions" else None

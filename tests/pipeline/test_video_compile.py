@@ -119,6 +119,21 @@ def test_streams_are_what_youtube_wants(project):
     assert (info.audio.sample_rate, info.audio.channels) == (48_000, 2)
 
 
+def test_samples_hold_only_pictures_and_their_parameter_sets(project):
+    """Every MP4 sample is length-prefixed NAL units of slices (and SPS/PPS/SEI at keyframes); no access unit
+    delimiters, which the join leaves out, and nothing else."""
+    _, result, _ = project
+    types = set()
+    with av.open(str(result.video)) as container:
+        for packet in container.demux(video=0):
+            data, at = bytes(packet), 0
+            while at < len(data):
+                size = struct.unpack(">I", data[at:at + 4])[0]
+                types.add(data[at + 4] & 0x1F)
+                at += 4 + size
+    assert types <= {1, 5, 6, 7, 8} and {1, 5} <= types, types  # slices, SEI (x264 says who made it), SPS, PPS
+
+
 def test_duration_and_constant_frame_rate(project):
     _, result, _ = project
     expected = 2.0 + 2.0 + 1.5 - 0.5 - 0.4  # transitions overlap neighbouring scenes

@@ -72,5 +72,9 @@ def test_rendered_motion_moves_every_frame_by_an_even_step(tmp_path, motion):
                 continue  # near the point the zoom holds still: nothing to see
             moving += 1
             assert (steps > 0.01).all() or (steps < -0.01).all(), f"a dot stood still or turned back: {steps}"
-            assert abs(steps).max() < 2.5 * abs(steps).min(), f"uneven steps (judder): {steps}"
+            # Even steps: none strays from the dot's mean step by more than half of it, or 0.08 px on a slow
+            # drift, where the centroid's own error and the resampler's 1/32 px positions are that size
+            # (a whole-pixel path strays by nearly a pixel).
+            assert np.abs(steps - steps.mean()).max() <= max(0.5 * abs(steps.mean()), 0.08), \
+                f"uneven steps (judder): {steps}"
     assert moving >= 4

@@ -7,6 +7,7 @@ in limited range, so no frame leaves legal levels (luma 16-235, chroma 16-240).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -88,7 +89,7 @@ def motion_window(source: Source, at: int, preset: VideoPreset) -> Window:
 
 
 class Planes:
-    """A yuv420p picture: its raw bytes (one buffer, or one per plane), and views of them for Pillow."""
+    """A yuv420p picture: its raw bytes (one buffer, or one per plane), and views of them as arrays and images."""
 
     def __init__(self, parts: list[bytes], width: int, height: int):
         self.parts, self.width, self.height = parts, width, height
@@ -98,13 +99,12 @@ class Planes:
         return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
 
     @cached_property
-    def images(self) -> tuple[Image.Image, Image.Image, Image.Image]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w, h = self.width, self.height
         cw, ch = w // 2, h // 2
-        data = memoryview(self.data)
-        return (Image.frombuffer("L", (w, h), data[:w * h], "raw", "L", 0, 1),
-                Image.frombuffer("L", (cw, ch), data[w * h:w * h + cw * ch], "raw", "L", 0, 1),
-                Image.frombuffer("L", (cw, ch), data[w * h + cw * ch:], "raw", "L", 0, 1))
+        data = np.frombuffer(self.data, np.uint8)
+        return (data[:w * h].reshape(h, w), data[w * h:w * h + cw * ch].reshape(ch, cw),
+                data[w * h + cw * ch:].reshape(ch, cw))
 
     @cached_property
     def whole(self) -> Image.Image:
@@ -140,16 +140,35 @@ class Pictures:
             return still
         window = motion_window(source, at, self.preset)
         w, h = self.preset.width, self.preset.height
-        parts = []
-        for plane, scale in zip(still.images, (1, 0.5, 0.5)):
-            box = (window.x * scale, window.y * scale, (window.x + window.width) * scale,
-                   (window.y + window.height) * scale)
-            # Linear interpolation: positions follow the window to a hundredth of a pixel (Pillow's box
-            # filter snaps to whole pixels near 1:1), at two thirds of bicubic's cost, and a weighted
-            # mean of legal levels stays legal.
-            moved = plane.resize((round(w * scale), round(h * scale)), Image.Resampling.BILINEAR, box=box)
-            parts.append(moved.tobytes())
-        return Planes(parts, w, h)
+        return Planes([_resampled(plane, window, scale, (round(w * scale), round(h * scale)))
+                       for plane, scale in zip(still.arrays, (1, 0.5, 0.5))], w, h)
+
+
+@functools.cache
+def _opencv():
+    """OpenCV, loaded by the first move (a compile of stills never needs it), on one thread: pieces already
+    render side by side, one per core."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
+
+
+def _resampled(plane: np.ndarray, window: Window, scale: float, size: tuple[int, int]) -> bytes:
+    """The window (in luma pixels; ``scale`` for chroma) of a plane, resampled to ``size`` with bilinear
+    weights: positions follow the window to 1/32 pixel (OpenCV's interpolation table), far below what shows,
+    and a weighted mean of legal levels stays legal.
+
+    OpenCV's vectorised warp takes under half the time of Pillow's resize (5 against 12 ms a 1080p plane),
+    which is most of what a moving frame costs before the encoder. Every step of a move is a 0.94-1x
+    downscale, too close to 1:1 for the aliasing an unfiltered bilinear step allows to show."""
+    cv2 = _opencv()
+    sx, sy = window.width * scale / size[0], window.height * scale / size[1]
+    # Output pixel centre (j + 0.5) maps to window.x + (j + 0.5) * sx in the plane, whose pixel centres
+    # are at i + 0.5: the affine map from output to source index.
+    matrix = np.float32([[sx, 0, window.x * scale + 0.5 * sx - 0.5], [0, sy, window.y * scale + 0.5 * sy - 0.5]])
+    return cv2.warpAffine(plane, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE).tobytes()
 
 
 def blend(kind: str, t: float, a: Planes, b: Planes, preset: VideoPreset) -> bytes:

@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass
 
 START_CODE = b"\x00\x00\x01"
-NAL_SLICE, NAL_IDR_SLICE, NAL_SPS, NAL_AUD = 1, 5, 7, 9
+NAL_SLICE, NAL_IDR_SLICE, NAL_SPS = 1, 5, 7
 _HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 
 
@@ -152,16 +152,15 @@ class SkipFrame:
     """A repeatable all-skip P frame: write it with any frame_num after the frames it copies."""
 
     sps: SeqParams
-    delimiter: bytes  # the access unit delimiter NAL
     slice: bytes
 
     def access_unit(self, frame_num: int) -> bytes:
+        """The frame as Annex B bytes, without an access unit delimiter (the join leaves those out)."""
         return self._access_unit(frame_num % (1 << self.sps.log2_max_frame_num))
 
     @functools.lru_cache(maxsize=None)
     def _access_unit(self, frame_num: int) -> bytes:
-        return b"\x00\x00\x00\x01" + self.delimiter + b"\x00\x00\x00\x01" + with_frame_num(
-            self.slice, self.sps, frame_num)
+        return b"\x00\x00\x00\x01" + with_frame_num(self.slice, self.sps, frame_num)
 
 
 def repeatable_frame(first_unit: bytes, skip_unit: bytes) -> SkipFrame | None:
@@ -169,8 +168,8 @@ def repeatable_frame(first_unit: bytes, skip_unit: bytes) -> SkipFrame | None:
     if the stream isn't one this module can rewrite. That skip_unit's macroblocks are all skipped is
     for its maker to know (pieces.skip_frame encodes it)."""
     sps_nal = _only(first_unit, NAL_SPS)
-    slice_nal, delimiter = _only(skip_unit, NAL_SLICE), _only(skip_unit, NAL_AUD)
-    if sps_nal is None or slice_nal is None or delimiter is None:
+    slice_nal = _only(skip_unit, NAL_SLICE)
+    if sps_nal is None or slice_nal is None:
         return None
     try:
         sps = parse_sps(sps_nal)
@@ -181,4 +180,4 @@ def repeatable_frame(first_unit: bytes, skip_unit: bytes) -> SkipFrame | None:
     # POC type 2 orders frames by frame_num alone; one reference P slice per frame.
     if sps.poc_type != 2 or first_mb != 0 or slice_type % 5 != 0 or not slice_nal[0] & 0x60:
         return None
-    return SkipFrame(sps, delimiter, slice_nal)
+    return SkipFrame(sps, slice_nal)

