@@ -9,6 +9,7 @@ from ..access import permission, project_or_404, segment_or_404
 from ..extensions import db
 from ..jobs import active_jobs, enqueue
 from ..projects.routes import step_context
+from ..projects.storyboard import storyboard
 from ..platform.queue import QueueUnavailable
 from ..text import clean
 
@@ -71,7 +72,9 @@ def save_field(project_id: int, segment_id: int, field: str):
         setattr(segment, field, raw.strip())
     project.touch()
     db.session.commit()
-    return render_template("scenes/_field_state.html", saved=True, **context)
+    # The storyboard's strip and cards show each scene's length: they change with it.
+    return render_template("scenes/_field_state.html", saved=True, storyboard=storyboard(project), step=2,
+                           **context)
 
 
 @bp.post("/scenes/suggest")

@@ -42,6 +42,10 @@ def test_fields_autosave_and_validate(app, scenes_project):
                                                                        "version": version}, htmx=True)
     assert response.status_code == 200
     assert field(app, sid, "seconds") == 9.5 and field(app, sid, "timing_source") == "manual"
+    # The storyboard on the page (its timeline strip and the scene's card) takes the new length at once.
+    board = re.search(r'<section class="storyboard" id="storyboard"[^>]*hx-swap-oob="true".*?</section>',
+                      response.get_data(as_text=True), re.S)
+    assert board and 'data-grow="9.50"' in board.group(0) and "9.5 s" in board.group(0)
     for bad in ("0", "-3", "abc", "9999"):
         response = client.submit(f"/projects/{pid}/scenes/{sid}/seconds",
                                  {"seconds": bad, "version": field(app, sid, "version")}, htmx=True)
