@@ -68,10 +68,12 @@ def test_piper_speed_and_pitch(piper):
     words = len(word_spans(PROSE))
     for rate in (110, 250):  # the pace asked for is the pace heard, as step 1's scene lengths assume
         assert words / piper.synthesize(PROSE, VOICE, rate=rate).duration * 60 == pytest.approx(rate, rel=0.12)
-    low, high = (piper.synthesize(SENTENCE, VOICE, rate=170, pitch=p) for p in (-4, 4))
+    # Measured over a paragraph: one sentence gives the median too few voiced frames, and Piper's random
+    # prosody then moves it by a semitone or more from run to run (1.39-1.56 for 1.59 over five runs).
+    low, high = (piper.synthesize(PROSE, VOICE, rate=170, pitch=p) for p in (-4, 4))
     assert pitch_hz(*mono(high)) / pitch_hz(*mono(low)) == pytest.approx(2 ** (8 / 12), rel=0.12)
     assert high.duration == pytest.approx(low.duration, rel=0.12)  # the pitch moved, not the pace
-    assert_timings_cover(high, SENTENCE)
+    assert_timings_cover(high, PROSE)
 
 
 def test_piper_cancels_between_sentences(piper):
