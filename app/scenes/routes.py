@@ -72,9 +72,9 @@ def save_field(project_id: int, segment_id: int, field: str):
         setattr(segment, field, raw.strip())
     project.touch()
     db.session.commit()
-    # The storyboard's strip and cards show each scene's length: they change with it.
-    return render_template("scenes/_field_state.html", saved=True, storyboard=storyboard(project), step=2,
-                           **context)
+    # The storyboard's strip and cards show each scene's length (not its description or notes).
+    board = storyboard(project) if field == "seconds" else None
+    return render_template("scenes/_field_state.html", saved=True, storyboard=board, step=2, **context)
 
 
 @bp.post("/scenes/suggest")

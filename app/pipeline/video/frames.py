@@ -7,9 +7,8 @@ in limited range, so no frame leaves legal levels (luma 16-235, chroma 16-240).
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import NamedTuple
 
@@ -144,7 +143,7 @@ class Pictures:
                        for plane, scale in zip(still.arrays, (1, 0.5, 0.5))], w, h)
 
 
-@functools.cache
+@cache
 def _opencv():
     """OpenCV, loaded by the first move (a compile of stills never needs it), on one thread: pieces already
     render side by side, one per core."""

@@ -20,7 +20,7 @@ from typing import Callable
 
 import av
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .. import ffmpeg
 from .cache import in_cache
@@ -85,12 +85,6 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _same_shape(image: str, w: int, h: int) -> bool:
-    with Image.open(image) as im:
-        iw, ih = im.size
-    return abs(iw / ih - w / h) < 0.01
-
-
 def _centred_over_blur(w: int, h: int) -> str:
     """Filters that centre a still of another shape over a blurred fill of itself, staying in RGB until the one
     BT.709 conversion that follows."""
@@ -100,11 +94,15 @@ def _centred_over_blur(w: int, h: int) -> str:
             f"[bgb][fgs]overlay=(W-w)/2:(H-h)/2:format=gbrp")
 
 
-def _yuv_in_process(image: str, w: int, h: int) -> bytes:
-    """A still of the frame's shape scaled (Lanczos) and converted to BT.709 limited-range yuv420p by swscale
-    in this process: what ffmpeg's filters give, for half the CPU of starting ffmpeg."""
+def _yuv_in_process(image: str, w: int, h: int) -> bytes | None:
+    """A still of the frame's shape scaled (Lanczos) and converted to BT.709 limited-range yuv420p by swscale in
+    this process: what ffmpeg's filters give, for half the CPU of starting ffmpeg. Like them it takes the pixels
+    as stored (uploads are turned upright when they arrive). None for a still of another shape, which
+    _centred_over_blur fits; it is not decoded here."""
     with Image.open(image) as im:
-        rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+        if abs(im.width / im.height - w / h) >= 0.01:
+            return None
+        rgb = np.asarray(im.convert("RGB"))
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
         width=w, height=h, format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG",
         interpolation="LANCZOS")
@@ -125,8 +123,9 @@ def prepared_still(source: Source, preset: VideoPreset, stills_dir: Path,
             stills_dir.mkdir(parents=True, exist_ok=True)
             tmp = stills_dir / f".{path.name}.{uuid.uuid4().hex[:8]}.part"
             try:
-                if _same_shape(source.image, w, h):
-                    tmp.write_bytes(_yuv_in_process(source.image, w, h))
+                frame = _yuv_in_process(source.image, w, h)
+                if frame is not None:
+                    tmp.write_bytes(frame)
                 else:
                     ffmpeg.run(["-i", source.image, "-filter_complex",
                                 f"[0:v]{_centred_over_blur(w, h)},scale=out_color_matrix=bt709:out_range=tv,"

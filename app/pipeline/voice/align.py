@@ -3,7 +3,8 @@
 The aeneas method: speak the text with eSpeak NG (which says when each word starts), describe both
 recordings by mel-cepstral coefficients, find the cheapest monotonic pairing of their frames (dynamic
 time warping, coarse then fine), and carry each word's start across it; a start just past a pause
-moves to where the speech resumes (base.timings_from_starts). Nothing but numpy and the eSpeak wheel; no model to download.
+moves to where the speech resumes (base.timings_from_starts). Nothing but numpy and the eSpeak wheel;
+no model to download.
 """
 from __future__ import annotations
 
