@@ -156,6 +156,25 @@ def test_moov_comes_before_mdat(project):
     assert boxes.index("moov") < boxes.index("mdat")
 
 
+def test_sound_and_pictures_are_interleaved_for_progressive_playback(tmp_path):
+    """A player streaming the file finds each second's sound near its pictures: no run of one track in the
+    file covers more than two seconds (the muxer's own reordering gives up after ten)."""
+    scenes = [Scene(still(tmp_path / f"{n}.png", (60 * n, 90, 90)), 12.0, tone(tmp_path / f"{n}.wav", 11, 300))
+              for n in range(2)]
+    result = compile_video(scenes, CompileSettings(preset=SMALL), tmp_path / "long.mp4", tmp_path / "cache")
+    with av.open(str(result.video)) as c:
+        stored = sorted((p.pos, p.stream.type, float(p.duration * p.time_base)) for p in c.demux() if p.size)
+    runs, kind, covered = [], None, 0.0
+    for _, stream, seconds in stored:
+        if stream != kind:
+            runs.append((kind, covered))
+            kind, covered = stream, 0.0
+        covered += seconds
+    runs.append((kind, covered))
+    assert {k for k, _ in runs} >= {"audio", "video"}
+    assert max(seconds for _, seconds in runs) <= 2.0, runs
+
+
 def test_narration_starts_with_its_scene(project):
     _, result, _ = project
     samples = decode_audio(result.video)

@@ -1,6 +1,7 @@
 """The soundtrack: narration laid on the frame grid, music ducked under it, loudness set to the target."""
 from __future__ import annotations
 
+import io
 import math
 import wave
 from dataclasses import dataclass
@@ -46,6 +47,17 @@ def audio_duration(path: str | Path) -> float | None:
     if stream is None:
         return None
     return stream.duration or info.duration
+
+
+def read_wav_mono(source: bytes | str | Path) -> tuple[np.ndarray, int]:
+    """Samples of a 16-bit PCM WAV (its bytes or its path) as floats in -1..1 (channels averaged), and the
+    sample rate; wave.Error, EOFError or ValueError for anything else."""
+    with wave.open(io.BytesIO(source) if isinstance(source, bytes) else str(source)) as wav:
+        if wav.getsampwidth() != 2:
+            raise ValueError("expected 16-bit PCM")
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32) / 32768
+        channels, rate = wav.getnchannels(), wav.getframerate()
+    return frames[:len(frames) // channels * channels].reshape(-1, channels).mean(axis=1), rate
 
 
 def decode_pcm(path: str | Path, max_samples: int, skip_samples: int = 0) -> np.ndarray:

@@ -14,18 +14,16 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, Callable, Protocol
+from typing import Callable, Protocol
 
 from .. import ffmpeg
 from ..ffmpeg import Cancelled
 from .audio import CEILING_DBFS, audio_duration, build_soundtrack, true_peak_dbtp, write_narration
 from .cache import in_cache, sweep_partials
 from .captions import to_srt, to_vtt
-from .h264 import renumbered
-from .pieces import (DELIMITER_BYTES, PIECE_SUFFIX, PieceSpec, file_sha256, frame_offsets, render_piece,
-                     skip_frame)
+from .mux import joined_frames, write_mp4
+from .pieces import PIECE_SUFFIX, PieceSpec, file_sha256, render_piece
 from .plan import CompilePlan, plan_compile
-from .presets import track_timescale
 from .thumbnail import thumbnail_jpeg
 from .timeline import CompileSettings, Scene, Transition
 
@@ -190,34 +188,6 @@ def check_scenes(scenes: list[Scene]) -> list[str]:
     return problems
 
 
-def _join_video(plan: CompilePlan, piece_paths: dict[str, Path], out: BinaryIO,
-                should_cancel: CancelCheck | None, wait_for: Callable[[str], None]) -> None:
-    """Concatenate the pieces' frames into one H.264 stream: no decoding, no probing, flat memory.
-    Each piece is waited for only when the join reaches it, so joining overlaps rendering.
-
-    A frame held for more than one output frame is followed by skipped frames that copy it; frames
-    encoded after it move later in their keyframe interval and are renumbered (see h264.py). The access unit
-    delimiters that mark where each frame of a piece starts are left out: an MP4 sample needs none."""
-    skip = skip_frame(plan.settings.preset, plan.settings.encoder)
-    fed = {p.key: len(p.frames) for p in plan.pieces}
-    loaded_key, data, offsets = None, b"", []
-    for entry in plan.joins:
-        if should_cancel and should_cancel():
-            raise Cancelled("cancelled")
-        if entry.key != loaded_key:  # a held still repeats the same piece: read it once
-            wait_for(entry.key)
-            data = Path(piece_paths[entry.key]).read_bytes()
-            offsets, loaded_key = frame_offsets(data) + [len(data)], entry.key
-            if len(offsets) - 1 != fed[entry.key]:
-                raise ValueError(f"piece {entry.key} has {len(offsets) - 1} frames, expected {fed[entry.key]}")
-        shown = 0  # frame_num within the keyframe interval
-        for n, hold in enumerate(entry.layout):
-            unit = memoryview(data)[offsets[n] + DELIMITER_BYTES:offsets[n + 1]]  # it has done its job
-            out.write(unit if shown == n else renumbered(bytes(unit), skip.sps, shown))
-            out.write(b"".join(skip.access_unit(shown + k) for k in range(1, hold)))
-            shown += hold
-
-
 def soundtrack_key(plan: CompilePlan) -> str:
     """Cache key of the encoded soundtrack: the audio inputs and where they sit, not the pictures."""
     identity = {
@@ -292,7 +262,6 @@ def assemble(plan: CompilePlan, piece_paths: dict[str, str | Path], out_path: st
         shutil.rmtree(stale, ignore_errors=True)
     work = out.parent / f".{out.name}.work-{uuid.uuid4().hex[:8]}"
     work.mkdir()
-    fps, duration = plan.settings.preset.fps, plan.duration
     progress = Progress(on_progress, {"audio": 0 if soundtrack else 3, "mux": 2})
     paths = {k: Path(v) for k, v in piece_paths.items()}
     try:
@@ -302,15 +271,9 @@ def assemble(plan: CompilePlan, piece_paths: dict[str, str | Path], out_path: st
                                            lambda f: progress.update("audio", f, "Mixing audio"), should_cancel)
         progress.update("audio", 1, "Joining scenes")
         video_tmp = work / "video.mp4"
-        ffmpeg.run([
-            "-f", "h264", "-framerate", str(fps), "-i", "pipe:0", "-i", str(soundtrack),
-            "-map", "0:v", "-map", "1:a", "-c", "copy",
-            # Frame n is stamped n/fps exactly (constant frame rate).
-            "-bsf:v", f"setts=ts=N:duration=1:time_base=1/{fps}:prescale=1",
-            "-video_track_timescale", str(track_timescale(fps)), "-movflags", "+faststart", "-f", "mp4",
-            str(video_tmp)],
-            on_time=lambda t: progress.update("mux", t / duration, "Joining scenes"), should_cancel=should_cancel,
-            feed=lambda stdin: _join_video(plan, paths, stdin, should_cancel, wait_for or (lambda key: None)))
+        frames = joined_frames(plan, paths, should_cancel, wait_for or (lambda key: None))
+        write_mp4(plan, frames, Path(soundtrack), video_tmp, lambda f: progress.update("mux", f, "Joining scenes"),
+                  should_cancel)
         progress.update("mux", 1, "Finalising")
         result = _publish(plan, out, work, video_tmp, thumbnail)
     finally:

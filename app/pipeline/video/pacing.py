@@ -9,12 +9,14 @@ exactly at its time.
 """
 from __future__ import annotations
 
+import wave
 from dataclasses import replace
 from pathlib import Path
 
 import av
 import numpy as np
 
+from .audio import read_wav_mono
 from .timeline import CompileSettings, Narration, Scene, build_timeline
 
 WINDOW_SECONDS = 0.01
@@ -23,18 +25,27 @@ FLOOR_DBFS = -60.0  # and so does anything below this
 _RATE = 16_000
 
 
+def _mono_samples(path: str | Path) -> tuple[np.ndarray, int]:
+    """The file's samples averaged to mono, and their rate: a 16-bit WAV (what the voices are stored as) read
+    as it is, anything else decoded at 16 kHz."""
+    try:
+        return read_wav_mono(path)
+    except (wave.Error, EOFError, ValueError):
+        pass
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=_RATE)
+    with av.open(str(path)) as container:
+        chunks = [f.to_ndarray().ravel() for frame in container.decode(audio=0) for f in resampler.resample(frame)]
+    chunks += [f.to_ndarray().ravel() for f in resampler.resample(None)]
+    return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), _RATE
+
+
 def narration_span(path: str | Path) -> Narration | None:
     """Where the first and last sound of an audio file are (None: silent or unreadable)."""
     try:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=_RATE)
-        with av.open(str(path)) as container:
-            chunks = [f.to_ndarray().ravel() for frame in container.decode(audio=0)
-                      for f in resampler.resample(frame)]
-        chunks += [f.to_ndarray().ravel() for f in resampler.resample(None)]
-    except (av.FFmpegError, IndexError, ValueError):
+        samples, rate = _mono_samples(path)
+    except (av.FFmpegError, IndexError, ValueError, OSError):
         return None
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    size = round(WINDOW_SECONDS * _RATE)
+    size = round(WINDOW_SECONDS * rate)
     windows = len(samples) // size
     if not windows:
         return None

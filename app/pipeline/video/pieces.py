@@ -188,20 +188,33 @@ def render_piece(spec: PieceSpec, out_path: str | Path, on_progress: PieceProgre
 
 
 @functools.lru_cache(maxsize=8)
-def skip_frame(preset: VideoPreset, encoder: EncoderSettings) -> SkipFrame:
-    """A frame whose macroblocks are all skipped, from the same encoder settings as every piece: it copies
-    whatever frame precedes it, so the join repeats any held picture with it."""
+def _flat_frames(preset: VideoPreset, encoder: EncoderSettings) -> tuple[bytes, bytes]:
+    """A flat grey picture encoded twice with the settings every piece shares: its keyframe, then a frame whose
+    macroblocks are all skipped (a flat picture is coded exactly by its keyframe: the next has nothing to add)."""
     grey = bytes([128]) * (preset.width * preset.height * 3 // 2)
     with tempfile.TemporaryDirectory() as work:
         out = Path(work) / "grey.h264"
-        # A flat picture is coded exactly by its keyframe, so the next frame has nothing left to add.
         ffmpeg.run(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{preset.width}x{preset.height}",
                     "-framerate", str(preset.fps), "-i", "pipe:0", "-frames:v", "2",
                     *encoder.ffmpeg_args(preset.fps), "-f", "h264", str(out)],
                    feed=lambda stdin: stdin.write(grey * 2))
         data = out.read_bytes()
-    offsets = frame_offsets(data)
-    skip = repeatable_frame(data[:offsets[1]], data[offsets[1]:])
-    if skip is None or len(data) - offsets[1] > 64:  # skipped macroblocks take a few bytes in all
+    second = frame_offsets(data)[1]
+    return data[:second], data[second:]
+
+
+@functools.lru_cache(maxsize=8)
+def skip_frame(preset: VideoPreset, encoder: EncoderSettings) -> SkipFrame:
+    """A frame whose macroblocks are all skipped: it copies whatever frame precedes it, so the join repeats any
+    held picture with it."""
+    keyframe, skipped = _flat_frames(preset, encoder)
+    skip = repeatable_frame(keyframe, skipped)
+    if skip is None or len(skipped) > 64:  # skipped macroblocks take a few bytes in all
         raise RuntimeError("x264 did not code a repeated flat frame as skipped macroblocks")
     return skip
+
+
+def flat_keyframe(preset: VideoPreset, encoder: EncoderSettings) -> bytes:
+    """A keyframe with the parameter sets of every piece that is quick to decode: what the MP4 muxer learns the
+    track's format from."""
+    return _flat_frames(preset, encoder)[0]

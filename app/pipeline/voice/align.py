@@ -13,7 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .base import WordTiming, pauses_in, read_wav_mono, timings_from_starts, voiced_span, word_spans
+from ..video.audio import read_wav_mono
+from .base import WordTiming, pauses_in, timings_from_starts, voiced_span, word_spans
 from .espeak import MAX_RATE, MIN_RATE, EspeakVoiceProvider
 
 HOP = 0.01  # seconds between feature frames

@@ -19,6 +19,7 @@ from app.pipeline.images.base import (
     retry_after_seconds,
     send,
 )
+from app.pipeline.video.audio import read_wav_mono
 
 from .align import align_words
 from .base import (
@@ -27,7 +28,6 @@ from .base import (
     SpeechResult,
     Voice,
     pcm_to_project_wav,
-    read_wav_mono,
     require_text,
 )
 

@@ -140,16 +140,6 @@ def estimate_timings(text: str, speech_start: float, speech_end: float) -> list[
 
 # ---- audio ------------------------------------------------------------------------------
 
-def read_wav_mono(data: bytes) -> tuple[np.ndarray, int]:
-    """Samples of a 16-bit PCM WAV as floats in -1..1 (channels averaged), and the sample rate."""
-    with wave.open(io.BytesIO(data)) as wav:
-        if wav.getsampwidth() != 2:
-            raise ValueError("expected 16-bit PCM")
-        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32) / 32768
-        channels, rate = wav.getnchannels(), wav.getframerate()
-    return frames.reshape(-1, channels).mean(axis=1), rate
-
-
 def voiced_span(samples: np.ndarray, rate: int) -> tuple[float, float]:
     """Seconds from the first to the last 10 ms window louder than -40 dBFS (whole clip if silent)."""
     window = max(1, rate // 100)

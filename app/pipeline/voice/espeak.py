@@ -13,6 +13,7 @@ import numpy as np
 
 from app.pipeline.ffmpeg import Cancelled
 from app.pipeline.images.base import InvalidRequest
+from app.pipeline.video.audio import read_wav_mono
 
 from .base import (
     CancelCheck,
@@ -23,7 +24,6 @@ from .base import (
     pauses_in,
     pcm_to_project_wav,
     pitch_factor,
-    read_wav_mono,
     require_text,
     retimed_wav,
     timings_from_starts,
