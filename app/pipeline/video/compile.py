@@ -22,7 +22,7 @@ from .audio import CEILING_DBFS, audio_duration, build_soundtrack, true_peak_dbt
 from .cache import in_cache, sweep_partials
 from .captions import to_srt, to_vtt
 from .mux import joined_frames, write_mp4
-from .pieces import PIECE_SUFFIX, PieceSpec, file_sha256, render_piece
+from .pieces import PIECE_SUFFIX, PieceSpec, file_sha256, flat_frames, render_piece
 from .plan import CompilePlan, plan_compile
 from .thumbnail import thumbnail_jpeg
 from .timeline import CompileSettings, Scene, Transition
@@ -337,6 +337,7 @@ def compile_planned(plan: CompilePlan, out_path: str | Path, cache_dir: str | Pa
     cache.mkdir(parents=True, exist_ok=True)
     sweep_partials(cache)
     paths = {p.key: cache / f"{p.key}{PIECE_SUFFIX}" for p in plan.pieces}
+    flat_frames(plan.settings.preset, plan.settings.encoder, cache)  # what the join repeats stills with
     audio = cache / f"soundtrack-{soundtrack_key(plan)}.m4a"
     thumb = cache / f"thumbnail-{thumbnail_key(plan)}.jpg"
     # Scene by scene (so the stage text moves forward), the longest piece of a scene first: the

@@ -187,10 +187,33 @@ def render_piece(spec: PieceSpec, out_path: str | Path, on_progress: PieceProgre
     return out
 
 
-@functools.lru_cache(maxsize=8)
-def _flat_frames(preset: VideoPreset, encoder: EncoderSettings) -> tuple[bytes, bytes]:
+_flat: dict[tuple[VideoPreset, EncoderSettings], tuple[bytes, bytes]] = {}
+
+
+def flat_frames(preset: VideoPreset, encoder: EncoderSettings, cache: Path | None = None) -> tuple[bytes, bytes]:
     """A flat grey picture encoded twice with the settings every piece shares: its keyframe, then a frame whose
-    macroblocks are all skipped (a flat picture is coded exactly by its keyframe: the next has nothing to add)."""
+    macroblocks are all skipped (a flat picture is coded exactly by its keyframe: the next has nothing to add).
+
+    Kept in memory, and in the cache folder when one is given: each job of a worker starts without the
+    memory, and encoding them again would cost every compile a tenth of a CPU second."""
+    if (preset, encoder) not in _flat:
+        identity = json.dumps({"v": PIECE_CODE_VERSION, "preset": asdict(preset), "encoder": asdict(encoder)},
+                              sort_keys=True)
+        path = cache / f"flat-{hashlib.sha256(identity.encode()).hexdigest()[:32]}{PIECE_SUFFIX}" if cache else None
+        if path and in_cache(path):
+            data = path.read_bytes()
+        else:
+            data = _encode_flat(preset, encoder)
+            if path:
+                tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}"
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+        second = frame_offsets(data)[1]
+        _flat[preset, encoder] = data[:second], data[second:]
+    return _flat[preset, encoder]
+
+
+def _encode_flat(preset: VideoPreset, encoder: EncoderSettings) -> bytes:
     grey = bytes([128]) * (preset.width * preset.height * 3 // 2)
     with tempfile.TemporaryDirectory() as work:
         out = Path(work) / "grey.h264"
@@ -198,16 +221,14 @@ def _flat_frames(preset: VideoPreset, encoder: EncoderSettings) -> tuple[bytes, 
                     "-framerate", str(preset.fps), "-i", "pipe:0", "-frames:v", "2",
                     *encoder.ffmpeg_args(preset.fps), "-f", "h264", str(out)],
                    feed=lambda stdin: stdin.write(grey * 2))
-        data = out.read_bytes()
-    second = frame_offsets(data)[1]
-    return data[:second], data[second:]
+        return out.read_bytes()
 
 
 @functools.lru_cache(maxsize=8)
 def skip_frame(preset: VideoPreset, encoder: EncoderSettings) -> SkipFrame:
     """A frame whose macroblocks are all skipped: it copies whatever frame precedes it, so the join repeats any
     held picture with it."""
-    keyframe, skipped = _flat_frames(preset, encoder)
+    keyframe, skipped = flat_frames(preset, encoder)
     skip = repeatable_frame(keyframe, skipped)
     if skip is None or len(skipped) > 64:  # skipped macroblocks take a few bytes in all
         raise RuntimeError("x264 did not code a repeated flat frame as skipped macroblocks")
@@ -217,4 +238,4 @@ def skip_frame(preset: VideoPreset, encoder: EncoderSettings) -> SkipFrame:
 def flat_keyframe(preset: VideoPreset, encoder: EncoderSettings) -> bytes:
     """A keyframe with the parameter sets of every piece that is quick to decode: what the MP4 muxer learns the
     track's format from."""
-    return _flat_frames(preset, encoder)[0]
+    return flat_frames(preset, encoder)[0]
