@@ -5,6 +5,7 @@ server named by TEST_DATABASE_URL (scripts/test.sh runs the suite both ways).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from werkzeug.security import generate_password_hash
 
 from app import create_app
@@ -188,3 +189,29 @@ def work(app):
             Worker([Queue(q, connection=connection) for q in QUEUES],
                    connection=connection).work(burst=True)
     return run
+
+
+@pytest.fixture
+def commit_lands_mid_request(app):
+    """A worker's commit landing inside a request, right after the request's first read of a table:
+    ``with commit_lands_mid_request("job", *statements) as landed: client.get(...)``; landed says it did."""
+    with app.app_context():
+        engine = db.engine
+
+    @contextlib.contextmanager
+    def lands(table: str, *statements):
+        landed = []
+
+        def after(conn, cursor, statement, *args):
+            if not landed and statement.lstrip().upper().startswith("SELECT") \
+                    and re.search(rf"\bFROM {table}\b", statement):
+                landed.append(statement)
+                with engine.begin() as other:  # another connection: the worker's
+                    for change in statements:
+                        other.execute(change)
+        event.listen(engine, "after_cursor_execute", after)
+        try:
+            yield landed
+        finally:
+            event.remove(engine, "after_cursor_execute", after)
+    return lands

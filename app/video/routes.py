@@ -43,8 +43,10 @@ def _eta(job: Job) -> str | None:
 
 
 def _context(project: Project, **extra) -> dict:
-    compiles = service.finished_compiles(project)
+    # The running job first: a compile that ends between the two reads is then seen running (the page polls
+    # again) or done with its video, never neither. Its result is saved before it is marked done.
     running = _running(project)
+    compiles = service.finished_compiles(project)
     return {"project": project, "problems": service.preflight(project), "running": running,
             "music_job": next(iter(active_jobs(project, "music", include_recent=True)), None),
             "eta": _eta(running) if running else None, "failed": _last_failed(project),
@@ -144,12 +146,14 @@ def upload_music(project_id: int):
 def music_status(project_id: int):
     """The polling line of a music conversion; once it is over, the whole area refreshes."""
     project = project_or_404(project_id)
-    context = _context(project)
-    job = context["music_job"]
+    job = next(iter(active_jobs(project, "music", include_recent=True)), None)
     if job is None or not job.active:
+        # The conversion saved the music before it ended, perhaps after the project was read above: read it
+        # again, or the area refreshed once for good would show no music.
+        db.session.refresh(project)
         error = job.message if job is not None and job.state == "failed" else None
-        return replace_target("video/_area.html", "#compile-area", **context, error=error)
-    return render_template("video/_music_status.html", **context)
+        return replace_target("video/_area.html", "#compile-area", **_context(project), error=error)
+    return render_template("video/_music_status.html", **_context(project))
 
 
 @bp.post("/video/music/remove")

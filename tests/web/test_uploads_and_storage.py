@@ -74,6 +74,29 @@ def test_music_is_stored_compressed_by_a_job_and_removing_it_deletes_its_file(ap
         assert not get_storage().exists(key)
 
 
+def test_music_that_finishes_while_its_status_is_read_shows_its_player(app, project_with_scenes, tmp_path, work,
+                                                                       commit_lands_mid_request):
+    """The conversion's last commit can land between the reads of one status poll: the refreshed area shows the
+    music it saved (the poll stops there, so a stale answer would hide it until a reload)."""
+    client, pid, _ = project_with_scenes()
+    upload(client, f"/projects/{pid}/video/music", "music", tone(tmp_path, 5), "song.opus")
+    work()
+    with app.app_context():
+        job = db.session.scalar(db.select(Job).filter_by(kind="music"))
+        job_id, ended = job.id, dict(state=job.state, finished_at=job.finished_at)
+        settings = db.session.get(Project, pid).settings
+        # As before the conversion's commits: no music in the settings, the job still running.
+        db.session.execute(db.update(Job).where(Job.id == job_id).values(state="running", finished_at=None))
+        db.session.execute(db.update(Project).where(Project.id == pid).values(
+            settings={k: v for k, v in settings.items() if k != "music_asset_id"}))
+        db.session.commit()
+    with commit_lands_mid_request("job", db.update(Project).where(Project.id == pid).values(settings=settings),
+                                  db.update(Job).where(Job.id == job_id).values(**ended)) as landed:
+        area = client.get(f"/projects/{pid}/video/music/status", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert landed
+    assert "song.opus" in area
+
+
 def test_uploads_are_rate_limited_per_member(app, make_member):
     email, workspace_id = make_member("owner")
     limited = _rate_limited_app(app)

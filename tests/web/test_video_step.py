@@ -267,3 +267,22 @@ def test_draft_frames_are_named_before_compiling_and_leave_their_label_out(app, 
     assert "with their DRAFT label (you chose to keep it)" in html.unescape(
         client.get(f"/projects/{pid}/video").get_data(as_text=True))
     assert abs(badge_brightness(first_frame()) - labelled) < 25, "kept when asked"
+
+
+def test_a_compile_that_ends_while_a_poll_reads_the_page_shows_its_video_or_keeps_polling(
+        app, project_with_scenes, work, commit_lands_mid_request):
+    """The worker's last commit can land between the reads of one progress poll. The answer must then show
+    the video or keep polling; a page with neither leaves the user waiting for nothing."""
+    client, pid, _ = project_with_scenes()
+    ready_project(client, pid, work)
+    client.submit(f"/projects/{pid}/video/compile", htmx=True)
+    work()
+    job = latest_compile(app)
+    with app.app_context():  # as just before the worker's last commit: the video saved, the job not yet done
+        db.session.execute(db.update(Job).where(Job.id == job.id).values(state="running", finished_at=None))
+        db.session.commit()
+    finish = db.update(Job).where(Job.id == job.id).values(state="done", finished_at=job.finished_at)
+    with commit_lands_mid_request("job", finish) as landed:
+        page = client.get(f"/projects/{pid}/video/progress", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert landed, "the poll read the job"
+    assert "Download MP4" in page or 'hx-trigger="every 1s"' in page
