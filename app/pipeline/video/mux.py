@@ -55,7 +55,8 @@ def joined_frames(plan: CompilePlan, piece_paths: dict[str, Path], should_cancel
 
 
 def write_mp4(plan: CompilePlan, frames: Frames, soundtrack: Path, out: Path,
-              on_second: Callable[[float], None] | None = None, should_cancel: Callable[[], bool] | None = None) -> None:
+              on_second: Callable[[float], None] | None = None,
+              should_cancel: Callable[[], bool] | None = None) -> None:
     """Mux the frames (stamped n / fps: constant frame rate) and the soundtrack's AAC into out, moov first
     (faststart), audio interleaved a second at a time. Once per second of video, on_second(fraction done) is
     called and should_cancel asked; it is asked again before the file is finished."""
