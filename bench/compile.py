@@ -426,7 +426,7 @@ def main() -> None:
             if not row.name.startswith("Scriptreel"):
                 print(f"{kind}: speed-up over {row.name}: {row.run.wall / ours.wall:.1f}x by wall time, "
                       f"{row.run.cpu / ours.cpu:.1f}x by CPU time")
-    base = {r.kind: r.run for r in rows if r.name.startswith("Scriptreel compile")}
+    base = {r.kind: r.run for r in rows if r.name.startswith("Scriptreel compile (cold cache)")}
     if "crossfade" in base and "captions" in base:
         print(f"Burned captions cost {100 * (base['captions'].cpu / base['crossfade'].cpu - 1):+.0f}% CPU over the "
               f"same video without them.")
