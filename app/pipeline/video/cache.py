@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,13 @@ def in_cache(path: Path) -> bool:
         return True
     except FileNotFoundError:
         return False
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write a cache file under a dot-name first (sweep_partials' to clean), so readers never see half of it."""
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}"
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
 
 def sweep_partials(cache: Path, older_than_s: float = 3600) -> None:

@@ -19,7 +19,7 @@ from typing import Callable, Protocol
 from .. import ffmpeg
 from ..ffmpeg import Cancelled
 from .audio import CEILING_DBFS, audio_duration, build_soundtrack, true_peak_dbtp, write_narration
-from .cache import in_cache, sweep_partials
+from .cache import in_cache, sweep_partials, write_atomically
 from .captions import to_srt, to_vtt
 from .mux import joined_frames, write_mp4
 from .pieces import PIECE_SUFFIX, PieceSpec, file_sha256, flat_frames, render_piece
@@ -271,7 +271,7 @@ def assemble(plan: CompilePlan, piece_paths: dict[str, str | Path], out_path: st
                                            lambda f: progress.update("audio", f, "Mixing audio"), should_cancel)
         progress.update("audio", 1, "Joining scenes")
         video_tmp = work / "video.mp4"
-        frames = joined_frames(plan, paths, should_cancel, wait_for or (lambda key: None))
+        frames = joined_frames(plan, paths, wait_for or (lambda key: None))
         write_mp4(plan, frames, Path(soundtrack), video_tmp, lambda f: progress.update("mux", f, "Joining scenes"),
                   should_cancel)
         progress.update("mux", 1, "Finalising")
@@ -312,12 +312,6 @@ def compile_video(scenes: list[Scene], settings: CompileSettings, out_path: str 
     """Plan, then compile_planned (which takes the same options)."""
     return compile_planned(plan_compile(scenes, settings), out_path, cache_dir, on_progress, should_cancel,
                            **options)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}"
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def compile_planned(plan: CompilePlan, out_path: str | Path, cache_dir: str | Path,
@@ -404,7 +398,7 @@ def compile_planned(plan: CompilePlan, out_path: str | Path, cache_dir: str | Pa
     result, assembly_error = None, None
     try:
         if not in_cache(thumb):
-            _atomic_write(thumb, _thumbnail(plan))
+            write_atomically(thumb, _thumbnail(plan))
         wait_for("soundtrack")
         result = assemble(plan, paths, out_path, assembly_progress, cancelled, soundtrack=audio, thumbnail=thumb,
                           wait_for=wait_for)

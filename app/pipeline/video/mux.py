@@ -24,16 +24,13 @@ from .presets import track_timescale
 Frames = Iterator[tuple[bytes | memoryview, bool]]  # each output frame's access unit, and whether it is a keyframe
 
 
-def joined_frames(plan: CompilePlan, piece_paths: dict[str, Path], should_cancel: Callable[[], bool] | None,
-                  wait_for: Callable[[str], None]) -> Frames:
+def joined_frames(plan: CompilePlan, piece_paths: dict[str, Path], wait_for: Callable[[str], None]) -> Frames:
     """Every output frame in order, flat memory: one piece is read at a time, and waited for only when the
-    join reaches it (so joining overlaps rendering)."""
+    join reaches it (so joining overlaps rendering; wait_for raises if the compile is cancelled meanwhile)."""
     skip = skip_frame(plan.settings.preset, plan.settings.encoder)
     fed = {p.key: len(p.frames) for p in plan.pieces}
     loaded_key, data, offsets = None, b"", []
     for entry in plan.joins:
-        if should_cancel and should_cancel():
-            raise Cancelled("cancelled")
         if entry.key != loaded_key:  # a held still repeats the same piece: read it once
             wait_for(entry.key)
             data = Path(piece_paths[entry.key]).read_bytes()

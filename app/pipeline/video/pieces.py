@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .. import ffmpeg
-from .cache import in_cache
+from .cache import in_cache, write_atomically
 from .style import FONTS_DIR
 from .ffargs import filter_arg
 from .frames import Frame, Pictures, Source, prepared_size
@@ -68,13 +68,16 @@ class PieceSpec:
 def make_piece(preset: VideoPreset, encoder: EncoderSettings, sources: tuple[Source, ...], frames: tuple[Frame, ...],
                transition: str | None = None, captions_ass: str | None = None, scene: int = 0) -> PieceSpec:
     """A PieceSpec whose key hashes every input that affects its output (image bytes, not paths)."""
-    identity = {
-        "v": PIECE_CODE_VERSION, "preset": asdict(preset), "encoder": asdict(encoder),
-        "sources": [{k: v for k, v in asdict(s).items() if k != "image"} for s in sources],
-        "frames": [list(f) for f in frames], "transition": transition, "captions": captions_ass,
-    }
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+    key = _encoded_key(preset, encoder,
+                       sources=[{k: v for k, v in asdict(s).items() if k != "image"} for s in sources],
+                       frames=[list(f) for f in frames], transition=transition, captions=captions_ass)
     return PieceSpec(key, preset, encoder, sources, frames, transition, captions_ass, scene)
+
+
+def _encoded_key(preset: VideoPreset, encoder: EncoderSettings, **inputs) -> str:
+    """Cache key of something encoded with these settings from these inputs (and this code's version)."""
+    identity = {"v": PIECE_CODE_VERSION, "preset": asdict(preset), "encoder": asdict(encoder), **inputs}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -197,17 +200,13 @@ def flat_frames(preset: VideoPreset, encoder: EncoderSettings, cache: Path | Non
     Kept in memory, and in the cache folder when one is given: each job of a worker starts without the
     memory, and encoding them again would cost every compile a tenth of a CPU second."""
     if (preset, encoder) not in _flat:
-        identity = json.dumps({"v": PIECE_CODE_VERSION, "preset": asdict(preset), "encoder": asdict(encoder)},
-                              sort_keys=True)
-        path = cache / f"flat-{hashlib.sha256(identity.encode()).hexdigest()[:32]}{PIECE_SUFFIX}" if cache else None
+        path = cache / f"flat-{_encoded_key(preset, encoder)}{PIECE_SUFFIX}" if cache else None
         if path and in_cache(path):
             data = path.read_bytes()
         else:
             data = _encode_flat(preset, encoder)
             if path:
-                tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}"
-                tmp.write_bytes(data)
-                os.replace(tmp, path)
+                write_atomically(path, data)
         second = frame_offsets(data)[1]
         _flat[preset, encoder] = data[:second], data[second:]
     return _flat[preset, encoder]
